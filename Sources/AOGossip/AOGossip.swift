@@ -1,0 +1,1 @@
+/// AOGossip: the pure gossip core (topics, mesh, seen cache, IHAVE/IWANT, scoring).

@@ -1,0 +1,1 @@
+/// AONode: the shell that drives the pure cores and executes their directives.

@@ -1,0 +1,1 @@
+/// AOScheduling: the pure Raft-style election and slot-assignment cores.

@@ -1,0 +1,1 @@
+/// AOSimulation: many nodes in one thread over simulated transport, store and clock, with fault injection.

@@ -1,0 +1,1 @@
+/// AOStore: the `ContentStore` protocol (the permaweb replica seam) and its in-memory double.

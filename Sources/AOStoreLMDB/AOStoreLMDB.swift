@@ -1,0 +1,1 @@
+/// AOStoreLMDB: the LMDB implementation of `ContentStore`; the only importer of CLMDB.

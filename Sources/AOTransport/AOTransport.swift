@@ -1,0 +1,1 @@
+/// AOTransport: the pure frame codec, the authenticated handshake and the `Transport` seam.

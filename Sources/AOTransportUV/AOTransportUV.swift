@@ -1,0 +1,1 @@
+/// AOTransportUV: the libuv TCP transport; the only importer of CLibUV.

@@ -1,0 +1,3 @@
+import AONodeCLI
+
+await AONodeCommand.main()

@@ -1,0 +1,6 @@
+import Testing
+@testable import AOGossip
+
+@Suite struct AOGossipSmokeTests {
+    @Test func moduleLinks() { #expect(Bool(true)) }
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AONodeCLI
+
+@Suite struct AONodeCLISmokeTests {
+    @Test func moduleLinks() { #expect(Bool(true)) }
+}

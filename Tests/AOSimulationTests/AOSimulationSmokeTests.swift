@@ -1,0 +1,6 @@
+import Testing
+@testable import AOSimulation
+
+@Suite struct AOSimulationSmokeTests {
+    @Test func moduleLinks() { #expect(Bool(true)) }
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AOTransport
+
+@Suite struct AOTransportSmokeTests {
+    @Test func moduleLinks() { #expect(Bool(true)) }
+}
