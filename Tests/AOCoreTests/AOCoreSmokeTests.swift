@@ -1,6 +1,35 @@
 import Testing
 @testable import AOCore
 
-@Suite struct AOCoreSmokeTests {
-    @Test func moduleLinks() { #expect(Bool(true)) }
+@Suite struct IdentifierAndKeyTests {
+    @Test func base64URLRoundTripsAndRejectsGarbage() {
+        let bytes: [UInt8] = Array(0..<32)
+        let text = Base64URL.encode(bytes)
+        #expect(text.count == 43)
+        #expect(Base64URL.decode(text) == bytes)
+        #expect(ID32(base64URL: text)?.bytes == bytes)
+        #expect(ID32(base64URL: "not an id") == nil)
+        #expect(ID32(base64URL: String(text.dropLast())) == nil)
+    }
+
+    @Test func idOrderIsByteOrder() {
+        var lo = [UInt8](repeating: 0, count: 32), hi = lo
+        lo[31] = 0xff; hi[0] = 1
+        #expect(ID32(bytes: lo)! < ID32(bytes: hi)!)
+    }
+
+    @Test func ed25519KnownAnswerFromArbundles() {
+        // known-answer-vectors.json (arbundles curve25519.spec.ts): seed -> public key
+        let key = Ed25519PrivateKey(seed: [UInt8](hex: "389d91f729532f0d39ec48ac94e1e10f54bfc39f53bf59a1ff768892c9d4f1c8")!)!
+        #expect(key.publicKey.hexString == "040b99ae55a3d3384943f638ed5f8eb1f4556feb86e6d082e658f8085b410f6a")
+        let sig = key.sign([UInt8]("hello".utf8))
+        #expect(Ed25519.verify(signature: sig, message: [UInt8]("hello".utf8), publicKey: key.publicKey))
+        var bad = sig; bad[0] ^= 1
+        #expect(!Ed25519.verify(signature: bad, message: [UInt8]("hello".utf8), publicKey: key.publicKey))
+    }
+
+    @Test func sha384KnownAnswer() {
+        #expect(SHA2.sha384([UInt8]()).hexString.hasPrefix("38b060a751ac9638"))
+        #expect(SHA2.sha256([UInt8]("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
 }

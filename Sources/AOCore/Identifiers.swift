@@ -1,0 +1,69 @@
+/// 32 raw bytes shown as 43 base64url characters: the shape of every Arweave/AO id and address.
+///
+/// The typed wrappers below (`MessageID`, `ProcessID`, `NodeID`, `Address`) keep an id of one kind from being passed
+/// where another is meant (CONVENTIONS.md C10); they convert explicitly through `raw`.
+public struct ID32: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let a: UInt64, b: UInt64, c: UInt64, d: UInt64  // big-endian words: comparison = byte-wise order
+
+    public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
+        guard bytes.count == 32 else { return nil }
+        var words = [UInt64](repeating: 0, count: 4)
+        for (i, byte) in bytes.enumerated() { words[i / 8] = words[i / 8] << 8 | UInt64(byte) }
+        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+    }
+
+    /// Parses 43 base64url characters (32 bytes); nil otherwise.
+    public init?(base64URL text: String) {
+        guard text.utf8.count == 43, let bytes = Base64URL.decode(text) else { return nil }
+        self.init(bytes: bytes)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](); out.reserveCapacity(32)
+        for w in [a, b, c, d] { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(s))) } }
+        return out
+    }
+
+    public var base64URL: String { Base64URL.encode(bytes) }
+    public var description: String { base64URL }
+
+    public static func < (l: ID32, r: ID32) -> Bool { (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d) }
+}
+
+/// Declares a distinct id type over `ID32`.
+public protocol TypedID32: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+    var raw: ID32 { get }
+    init(raw: ID32)
+}
+
+extension TypedID32 {
+    public init?(base64URL text: String) { guard let r = ID32(base64URL: text) else { return nil }; self.init(raw: r) }
+    public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
+        guard let r = ID32(bytes: bytes) else { return nil }; self.init(raw: r)
+    }
+    public var base64URL: String { raw.base64URL }
+    public var bytes: [UInt8] { raw.bytes }
+    public var description: String { raw.base64URL }
+    public static func < (l: Self, r: Self) -> Bool { l.raw < r.raw }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let r = ID32(base64URL: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a 43-character base64url id: \(text)"))
+        }
+        self.init(raw: r)
+    }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(raw.base64URL) }
+}
+
+/// The id of a data item: base64url(SHA-256(signature)). Every message, process, module and assignment has one.
+public struct MessageID: TypedID32 { public let raw: ID32; public init(raw: ID32) { self.raw = raw } }
+/// A process is named by the id of the data item that spawned it.
+public struct ProcessID: TypedID32 { public let raw: ID32; public init(raw: ID32) { self.raw = raw } }
+/// A node is named by the address of its ed25519 node key (SHA-256 of the public key).
+public struct NodeID: TypedID32 { public let raw: ID32; public init(raw: ID32) { self.raw = raw } }
+/// An Arweave address: base64url(SHA-256(owner public key bytes)).
+public struct Address: TypedID32 { public let raw: ID32; public init(raw: ID32) { self.raw = raw } }
+
+extension ProcessID { public init(_ message: MessageID) { self.init(raw: message.raw) } }
+extension MessageID { public init(_ process: ProcessID) { self.init(raw: process.raw) } }
