@@ -4,7 +4,7 @@ import CSodiumBench
 
 // ANS-104 throughput: parse + deep hash + verify of 1 KiB ed25519 items and RSA-4096 items, signing of both, and the
 // raw libsodium verify rate on a 48-byte payload in the same run. Each measurement runs `rounds` times, interleaved,
-// and the best round counts (the machine is shared; the best round is the least disturbed one).
+// and the best round counts. Rates are per second of this thread's CPU time (see `threadCPUSeconds`).
 // Usage: ANS104Bench [seconds-per-round, default 0.5] [rounds, default 5]
 
 let args = CommandLine.arguments
@@ -12,20 +12,26 @@ let roundSeconds = args.count > 1 ? Double(args[1]) ?? 0.5 : 0.5
 let rounds = args.count > 2 ? Int(args[2]) ?? 5 : 5
 precondition(sodium_init() >= 0)
 
-/// Runs `body` in batches until `roundSeconds` pass; returns operations per second.
+/// This thread's CPU time in seconds: on a shared machine, wall-clock rates mostly measure the neighbours, while
+/// CPU-time rates are per-core rates (what the 75% target and the ~21,000 verifies/s reference are stated in).
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Runs `body` in batches until `roundSeconds` of this thread's CPU time pass; returns operations per CPU second.
 @inline(never)
 func rate(_ batch: Int, _ body: () -> Void) -> Double {
-    let clock = ContinuousClock()
-    let start = clock.now
+    let start = threadCPUSeconds()
     var ops = 0
-    var elapsed = Duration.zero
+    var elapsed = 0.0
     repeat {
         for _ in 0..<batch { body() }
         ops += batch
-        elapsed = clock.now - start
-    } while elapsed < .milliseconds(Int64(roundSeconds * 1000))
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Double(ops) / seconds
+        elapsed = threadCPUSeconds() - start
+    } while elapsed < roundSeconds
+    return Double(ops) / elapsed
 }
 
 var sink = 0
@@ -74,7 +80,7 @@ precondition(sink != 0)
 func fmt(_ x: Double) -> String { String(Int(x.rounded())) }
 let raw = best["raw"]!, edVerify = best["ed-verify"]!
 print("")
-print("ANS-104 benchmark (best of \(rounds) rounds of \(roundSeconds) s, one thread)")
+print("ANS-104 benchmark (best of \(rounds) rounds of \(roundSeconds) s of thread CPU time; rates per CPU-second of one core)")
 print("  ed25519 1 KiB item (\(edBytes.count) bytes): parse + deep hash + verify  \(fmt(edVerify)) items/s")
 print("  libsodium crypto_sign_verify_detached, 48-byte payload:  \(fmt(raw)) verifies/s")
 print("  ratio item/raw: \(String(format: "%.1f", 100 * edVerify / raw))%  (target >= 75%: \(edVerify / raw >= 0.75 ? "met" : "NOT met"))")
