@@ -90,6 +90,23 @@ import Testing
         #expect((object["tags"] as? [[String: String]])?.count == 4)
     }
 
+    @Test func rsaKeygenCreateAndInspect() throws {
+        let dir = try Self.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("wallet.json").path, out = dir.appendingPathComponent("m.bin").path
+        let (gen, genFailure) = try Self.run(["keygen", "--type", "rsa", "--out", key])
+        #expect(genFailure == nil)
+        guard case .arweave(let wallet) = try KeyFile.load(path: key) else { Issue.record("want an RSA JWK"); return }
+        #expect(wallet.owner.count == 512)
+        #expect(gen.out == [wallet.address.base64URL])
+        let (created, _) = try Self.run(["item", "create", "--key", key, "--tag", "Type=Message", "--data", "x", "--out", out])
+        let (json, failure) = try Self.run(["item", "inspect", "--json", out])
+        #expect(failure == nil)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.joined().utf8)) as? [String: Any])
+        #expect(object["id"] as? String == created.out.first)
+        #expect(object["signatureType"] as? Int == 1 && object["valid"] as? Bool == true)
+        #expect(object["address"] as? String == wallet.address.base64URL)
+    }
+
     @Test func createWithADataFileAndARawAnchor() throws {
         let dir = try Self.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("k.jwk").path, out = dir.appendingPathComponent("m.bin").path
