@@ -90,6 +90,22 @@ public struct ConnectionCore: Sendable {
         bytes.withUnsafeBytes { onBytesReceived($0) }
     }
 
+    /// Buffers bytes read from the socket without processing them (the libuv read callback does only this, C1);
+    /// `processReceived` then turns them into directives.
+    public mutating func appendReceived(_ bytes: UnsafeRawBufferPointer) {
+        guard state != .closed else { return }
+        decoder.append(bytes)
+    }
+
+    /// Processes what `appendReceived` buffered. MUST be invoked after one or more `appendReceived` calls.
+    public mutating func processReceived() -> [Directive] {
+        guard state != .closed else { return [] }
+        return drain()
+    }
+
+    /// Bytes buffered and not yet processed.
+    public var bufferedBytes: Int { decoder.bufferedBytes }
+
     private mutating func drain() -> [Directive] {
         var directives: [Directive] = []
         do {
