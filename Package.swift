@@ -70,7 +70,9 @@ let package = Package(
         // MARK: tests (one test target per source target)
         .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], swiftSettings: settings),
         .testTarget(name: "AOStoreTests", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"], swiftSettings: settings),
-        .testTarget(name: "AOTransportTests", dependencies: ["AOTransport", "AOCore"], swiftSettings: settings),
+        .testTarget(name: "AOTransportTests", dependencies: ["AOTransport", "AOCore"],
+                    exclude: ["FailCases"],  // fuzz inputs, read from the source tree by FuzzRegressionTests
+                    swiftSettings: settings),
         .testTarget(name: "AOTransportUVTests", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
                                                                .product(name: "Logging", package: "swift-log")],
                     swiftSettings: settings),

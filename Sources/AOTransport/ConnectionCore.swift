@@ -66,6 +66,17 @@ public struct ConnectionCore: Sendable {
         self.handshake = Handshake(role: role, localKey: localKey, ephemeralSecret: ephemeralSecret, expectedPeer: expectedPeer, prologue: prologue)
     }
 
+    /// A core already past its handshake (the fuzz harness and tests that need a session without the exchange).
+    init(established result: HandshakeResult, limits: TransportLimits) {
+        self.limits = limits
+        self.decoder = RecordDecoder(recordBytesLimit: limits.recordBytesMax)
+        self.handshake = Handshake(role: .responder, localKey: Ed25519PrivateKey(seed: [UInt8](repeating: 0, count: 32))!,
+                                   ephemeralSecret: [UInt8](repeating: 1, count: 32))
+        self.cipher = result.cipher
+        self.peer = result.peer
+        self.state = .established
+    }
+
     public var isEstablished: Bool { state == .established }
     public var isClosed: Bool { state == .closed }
     public var role: Handshake.Role { handshake.role }
