@@ -22,6 +22,9 @@ public enum TransportFuzzing {
         return l
     }()
 
+    /// Folds decoded values so the optimizer keeps every decode (see decodeRecords).
+    nonisolated(unsafe) static var sink = 0
+
     public static func run(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let input = Array(bytes.dropFirst())
@@ -108,17 +111,24 @@ public enum TransportFuzzing {
                 let n = min(input.count - i, Int(input[i] % 32) + 1)
                 d.append(input[i..<i + n]); i += n
                 while let record = try d.next() {
-                    guard let f = try? FrameCodec.decodeFrame(record[...]) else { continue }
-                    switch f.type {
-                    case .data: _ = try? FrameCodec.decodeData(f.payload)
-                    case .ping, .pong: _ = try? FrameCodec.decodeUInt64Payload(f.payload, "ping")
-                    case .close: _ = try? FrameCodec.decodeClose(f.payload)
-                    case .streamOpen: _ = try? FrameCodec.decodeStreamOpen(f.payload)
-                    case .streamChunk: _ = try? FrameCodec.decodeStreamChunk(f.payload)
-                    case .streamAbort: _ = try? FrameCodec.decodeStreamAbort(f.payload)
-                    case .hello, .helloReply, .helloFinish:
-                        var h = Handshake(role: .responder, localKey: serverKey, ephemeralSecret: [UInt8](repeating: 6, count: 32))
-                        _ = try? h.onFrame(f)
+                    let f: PlainFrame
+                    do { f = try FrameCodec.decodeFrame(record[...]) } catch { continue }
+                    // Results are folded into `sink`: discarding them with `_ = try?` made swiftc 6.3.1 -O emit a
+                    // copy into an already-released array (ASan heap-use-after-free; FailCases/crash-25f18588…).
+                    do {
+                        switch f.type {
+                        case .data: sink &+= try FrameCodec.decodeData(f.payload).payload.count
+                        case .ping, .pong: sink &+= Int(truncatingIfNeeded: try FrameCodec.decodeUInt64Payload(f.payload, "ping"))
+                        case .close: sink &+= Int(try FrameCodec.decodeClose(f.payload).rawValue)
+                        case .streamOpen: sink &+= Int(try FrameCodec.decodeStreamOpen(f.payload).totalBytes & 0xFFFF)
+                        case .streamChunk: sink &+= try FrameCodec.decodeStreamChunk(f.payload).bytes.count
+                        case .streamAbort: sink &+= Int(try FrameCodec.decodeStreamAbort(f.payload))
+                        case .hello, .helloReply, .helloFinish:
+                            var h = Handshake(role: .responder, localKey: serverKey, ephemeralSecret: [UInt8](repeating: 6, count: 32))
+                            sink &+= try h.onFrame(f).count
+                        }
+                    } catch {
+                        sink &+= Int(error.reason.rawValue)
                     }
                 }
             }

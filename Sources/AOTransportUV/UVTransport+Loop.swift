@@ -78,8 +78,7 @@ extension UVTransport {
             if let id = byPeer[peer], let c = connections[id] { closeConnection(c, .localClose, "closed by the node", flush: true) }
         case .closeConnection(let id, let reason):
             if let c = connections[id] { closeConnection(c, reason, "queue of \(c.queuedBytes) bytes over \(limits.writeQueueBytesMax)", flush: false) }
-        case .shutdown(let continuation):
-            shutdownContinuations.append(continuation)
+        case .shutdown:
             beginShutdown()
         }
     }
@@ -253,7 +252,10 @@ extension UVTransport {
             case .deliverStreamChunk(let chunk): eventSink.yield(.streamChunkReceived(peer: c.peer!, chunk: chunk))
             case .streamAborted(let id): eventSink.yield(.streamAborted(peer: c.peer!, streamID: id))
             case .pong(let id):
-                if id & 1 == 1 {
+                if id & 1 == 0, let peer = c.peer {
+                    let rtt = uv_hrtime() &- (id >> 1)
+                    lock.lock(); peers[peer]?.rttNanoseconds = rtt; lock.unlock()
+                } else if id & 1 == 1 {
                     let pingID = id >> 1
                     if let start = pingStarted.removeValue(forKey: pingID) { resumePing(pingID, uv_hrtime() - start) }
                 }
@@ -374,7 +376,7 @@ extension UVTransport {
         if reason == .duplicateConnection || reason == .localClose, c.direction == .outbound { intents[c.endpoint]?.dueAt = nil }
         // A persistent dial whose peer just dropped (from any connection) comes back.
         if let peer = c.peer, c.direction == .inbound {
-            for (e, i) in intents where i.persistent && i.lastPeer == peer && i.dueAt == nil && reason != .duplicateConnection {
+            for (e, i) in intents where i.persistent && (i.lastPeer ?? i.expecting) == peer && i.dueAt == nil && reason != .duplicateConnection {
                 if !connections.values.contains(where: { $0.endpoint == e && $0.direction == .outbound && !$0.closing }) { scheduleReconnect(e) }
             }
         }
@@ -407,6 +409,9 @@ extension UVTransport {
     func scheduleReconnect(_ endpoint: Endpoint) {
         guard shutdownDeadline == nil, var intent = intents[endpoint] else { return }
         guard intent.persistent else { intents[endpoint] = nil; return }
+        // Already connected to that peer (it dialled us, or a duplicate lost the tie-break): no redial until that
+        // connection drops (closeConnection reschedules then).
+        if let p = intent.lastPeer ?? intent.expecting, byPeer[p] != nil { intent.dueAt = nil; intents[endpoint] = intent; return }
         let delay = intent.backoff.nextDelay(using: &rng)
         intent.dueAt = now + delay
         intents[endpoint] = intent
@@ -479,8 +484,7 @@ extension UVTransport {
             lock.unlock()
             for (_, w) in waiters { w.resume(returning: nil) }
             for w in writers { w.resume() }
-            for c in pending { if case .listen(_, let box) = c { box.put(.failure(TransportError(.shutdown, "shutting down"))) }
-                               if case .shutdown(let k) = c { shutdownContinuations.append(k) } }
+            for c in pending { if case .listen(_, let box) = c { box.put(.failure(TransportError(.shutdown, "shutting down"))) } }
             uv_close(asHandle(wakeup), nil)
             uv_close(asHandle(sweepTimer), nil)
             uv_check_stop(checkHandle)
@@ -495,8 +499,10 @@ extension UVTransport {
         loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate()
         readBuffer.deallocate()
         eventSink.finish()
-        lock.lock(); thread = nil; stopped = true; lock.unlock()
+        lock.lock()
+        thread = nil; stopped = true; loopFinished = true
         let ks = shutdownContinuations; shutdownContinuations = []
+        lock.unlock()
         for k in ks { k.resume() }
     }
 }

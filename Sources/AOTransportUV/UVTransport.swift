@@ -53,6 +53,8 @@ public final class UVTransport: Transport, @unchecked Sendable {
         var queuedBytes: Int
         var closing = false
         var writableWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Round-trip time of the last keepalive ping, nanoseconds.
+        var rttNanoseconds: UInt64?
     }
     let lock = NSLock()
     var commands: [Command] = []
@@ -62,7 +64,11 @@ public final class UVTransport: Transport, @unchecked Sendable {
     /// Loop thread: hrtime at which each explicit ping was sent.
     var pingStarted: [UInt64: UInt64] = [:]
     var nextPingID: UInt64 = 1
+    /// Set (under the lock) when the loop stops taking commands; `loopFinished` when its thread is done.
     var stopped = false
+    var loopFinished = false
+    /// Callers of `shutdown()` waiting for the loop thread to finish (under the lock).
+    var shutdownContinuations: [CheckedContinuation<Void, Never>] = []
 
     // MARK: loop-thread state
 
@@ -82,7 +88,6 @@ public final class UVTransport: Transport, @unchecked Sendable {
     var loopCounters = TransportCounters()
     var intents: [Endpoint: DialIntent] = [:]
     var rng: Xoshiro256
-    var shutdownContinuations: [CheckedContinuation<Void, Never>] = []
     var shutdownDeadline: UInt64?
     let readBuffer: UnsafeMutableRawPointer
     static let readBufferBytes = 256 << 10
@@ -155,8 +160,8 @@ public final class UVTransport: Transport, @unchecked Sendable {
         guard let ps = peers[peer], !ps.closing, !stopped else { lock.unlock(); return .notConnected }
         let queued = ps.queuedBytes
         commands.append(.sendStream(ps.connectionID, channel, payload))
-        lock.unlock()
         uv_async_send(wakeup)
+        lock.unlock()
         return queued > limits.writeQueueBytesHigh ? .backpressure : .enqueued
     }
 
@@ -167,15 +172,15 @@ public final class UVTransport: Transport, @unchecked Sendable {
             ps.closing = true
             peers[peer] = ps
             commands.append(.closeConnection(ps.connectionID, .writeQueueOverflow))
-            lock.unlock()
             uv_async_send(wakeup)
+            lock.unlock()
             return .notConnected
         }
         ps.queuedBytes += cost
         peers[peer] = ps
         commands.append(command(ps.connectionID))
-        lock.unlock()
         uv_async_send(wakeup)
+        lock.unlock()
         return ps.queuedBytes > limits.writeQueueBytesHigh ? .backpressure : .enqueued
     }
 
@@ -207,33 +212,41 @@ public final class UVTransport: Transport, @unchecked Sendable {
             let id = nextPingID; nextPingID += 1
             pingWaiters[id] = c
             commands.append(.ping(ps.connectionID, id))
-            lock.unlock()
             uv_async_send(wakeup)
+            lock.unlock()
         }
     }
 
     public func close(_ peer: NodeID) { post(.closePeer(peer)) }
 
+    /// Round-trip time of the last keepalive ping to `peer`, in nanoseconds.
+    public func rtt(_ peer: NodeID) -> UInt64? { lock.lock(); defer { lock.unlock() }; return peers[peer]?.rttNanoseconds }
+
     public func shutdown() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             lock.lock()
-            if stopped && thread == nil { lock.unlock(); c.resume(); return }
-            commands.append(.shutdown(c))
+            if loopFinished { lock.unlock(); c.resume(); return }
+            shutdownContinuations.append(c)
+            if !stopped {
+                commands.append(.shutdown)
+                uv_async_send(wakeup)
+            }
             lock.unlock()
-            uv_async_send(wakeup)
         }
     }
 
+    /// Appends a command and wakes the loop, under the lock: the loop closes its async handle only after setting
+    /// `stopped` under the same lock, so a wake-up never touches a closed handle.
     func post(_ c: Command) {
         lock.lock()
-        let dead = stopped
-        if !dead { commands.append(c) }
-        lock.unlock()
-        if dead {
+        if stopped {
+            lock.unlock()
             if case .listen(_, let box) = c { box.put(.failure(TransportError(.shutdown, "transport is shut down"))) }
             return
         }
+        commands.append(c)
         uv_async_send(wakeup)
+        lock.unlock()
     }
 }
 
@@ -254,7 +267,7 @@ enum Command {
     case ping(Int, UInt64)
     case closePeer(NodeID)
     case closeConnection(Int, CloseReason)
-    case shutdown(CheckedContinuation<Void, Never>)
+    case shutdown
 }
 
 /// A dial the node asked for; persistent ones come back after failures with backoff.
