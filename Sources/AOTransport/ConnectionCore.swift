@@ -120,7 +120,7 @@ public struct ConnectionCore: Sendable {
     private mutating func drain() -> [Directive] {
         var directives: [Directive] = []
         do {
-            while state != .closed, let record = try decoder.next() {
+            while state != .closed, var record = try decoder.next() {
                 switch state {
                 case .handshaking:
                     let frame = try FrameCodec.decodeFrame(record[...])
@@ -136,7 +136,7 @@ public struct ConnectionCore: Sendable {
                         }
                     }
                 case .established:
-                    let frame = try cipher!.openRecord(record)
+                    let frame = try cipher!.openRecord(&record)
                     framesReceived += 1
                     try onSessionFrame(frame, &directives)
                 case .closed:

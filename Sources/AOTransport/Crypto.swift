@@ -145,8 +145,9 @@ public struct SessionCipher: Sendable {
         body.withUnsafeBytes { sealRecord(type, header: header, body: $0) }
     }
 
-    /// Opens one record body (as `RecordDecoder` returned it), checking the counter, then the tag.
-    public mutating func openRecord(_ record: [UInt8]) throws(TransportError) -> PlainFrame {
+    /// Opens one record body (as `RecordDecoder` returned it) in place, checking the counter, then the tag.
+    /// `record` is overwritten with the plaintext; the returned frame's payload is a slice of it.
+    public mutating func openRecord(_ record: inout [UInt8]) throws(TransportError) -> PlainFrame {
         guard record.count >= Wire.sealOverheadBytes + Wire.frameHeaderBytes else {
             throw TransportError(.protocolViolation, "sealed record of \(record.count) bytes is shorter than its overhead")
         }
@@ -156,16 +157,15 @@ public struct SessionCipher: Sendable {
         var ad = [UInt8](); ad.reserveCapacity(12)
         FrameCodec.appendLength(record.count, to: &ad)
         FrameCodec.appendUInt64(counter, to: &ad)
-        var body = record
         let cipherBytes = record.count - 8
         var outLength: UInt64 = 0
         let nonce = Sodium.nonce(counter)
-        let ok = body.withUnsafeMutableBufferPointer { b in
+        let ok = record.withUnsafeMutableBufferPointer { b in
             let c = b.baseAddress! + 8
             return crypto_aead_xchacha20poly1305_ietf_decrypt(c, &outLength, nil, c, UInt64(cipherBytes), ad, 12, nonce, receiveKey) == 0
         }
         guard ok else { throw TransportError(.tamperedFrame, "record \(counter) failed authentication") }
         receiveCounter += 1
-        return try FrameCodec.decodeFrame(body[8..<(8 + Int(outLength))])
+        return try FrameCodec.decodeFrame(record[8..<(8 + Int(outLength))])
     }
 }

@@ -56,6 +56,12 @@ public struct RecordDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
     private var failed = false
+    /// A large record being received straight into its own array (no second copy of the body): once its length is
+    /// known and the body is incomplete, the body's bytes go here instead of `buffer`.
+    private var large: [UInt8]?
+    private var largeLength = 0
+    /// Records at least this long are collected in `large`.
+    static let largeRecordBytesMin = 16 << 10
     /// The largest record body accepted now.
     public var recordBytesLimit: Int
 
@@ -65,26 +71,35 @@ public struct RecordDecoder: Sendable {
     }
 
     /// Bytes buffered but not yet returned as records.
-    public var bufferedBytes: Int { buffer.count - start }
+    public var bufferedBytes: Int { buffer.count - start + (large?.count ?? 0) }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        if start > 0 && start >= buffer.count / 2 {
-            buffer.removeSubrange(0..<start); start = 0
-        }
-        buffer.append(contentsOf: bytes)
+        Array(bytes).withUnsafeBytes { append($0) }
     }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes
+        if large != nil {
+            let take = min(largeLength - large!.count, rest.count)
+            large!.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+        }
+        guard !rest.isEmpty else { return }
         if start > 0 && start >= buffer.count / 2 {
             buffer.removeSubrange(0..<start); start = 0
         }
-        buffer.append(contentsOf: bytes)
+        buffer.append(contentsOf: rest)
     }
 
     /// The next complete record body, nil when more bytes are needed.
     /// Throws `.frameTooLarge` (length over the limit) or `.protocolViolation` (zero length).
     public mutating func next() throws(TransportError) -> [UInt8]? {
         precondition(!failed, "RecordDecoder used after it failed")
+        if let body = large {
+            guard body.count == largeLength else { return nil }
+            large = nil
+            return body
+        }
         let available = buffer.count - start
         guard available >= Wire.lengthPrefixBytes else { return nil }
         let length = Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
@@ -93,8 +108,18 @@ public struct RecordDecoder: Sendable {
             failed = true
             throw TransportError(.frameTooLarge, "record of \(length) bytes over the limit of \(recordBytesLimit)")
         }
-        guard available >= Wire.lengthPrefixBytes + length else { return nil }
         let bodyStart = start + Wire.lengthPrefixBytes
+        guard available >= Wire.lengthPrefixBytes + length else {
+            if length >= RecordDecoder.largeRecordBytesMin {
+                // Everything buffered after the prefix belongs to this record: move it out, collect the rest directly.
+                var body = [UInt8]()
+                body.reserveCapacity(length)
+                body.append(contentsOf: buffer[bodyStart...])
+                buffer.removeAll(keepingCapacity: true); start = 0
+                large = body; largeLength = length
+            }
+            return nil
+        }
         let body = Array(buffer[bodyStart..<bodyStart + length])
         start = bodyStart + length
         if start == buffer.count { buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20); start = 0 }

@@ -31,6 +31,30 @@ import Testing
         }
     }
 
+    @Test func largeRecordsAreCollectedDirectlyInAnyChunking() throws {
+        var stream: [UInt8] = [], bodies: [[UInt8]] = []
+        var rng = Xoshiro256(seed: 11)
+        for i in 0..<40 {
+            let len = i % 3 == 0 ? Int.random(in: 1...100, using: &rng) : Int.random(in: 16_000...90_000, using: &rng)
+            let body = (0..<len).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) }
+            FrameCodec.appendLength(body.count, to: &stream); stream += body; bodies.append(body)
+        }
+        for seed in 0..<6 as Range<UInt64> {
+            var r = Xoshiro256(seed: seed)
+            var d = RecordDecoder(recordBytesLimit: 100_000)
+            var out: [[UInt8]] = []
+            var i = 0
+            while i < stream.count {
+                let n = min(stream.count - i, Int.random(in: 1...(seed == 0 ? 7 : 70_000), using: &r))
+                stream[i..<i + n].withUnsafeBytes { d.append($0) }
+                i += n
+                while let rec = try d.next() { out.append(rec) }
+            }
+            #expect(out == bodies)
+            #expect(d.bufferedBytes == 0)
+        }
+    }
+
     @Test func overLimitLengthIsRefusedBeforeBuffering() {
         var d = RecordDecoder(recordBytesLimit: 100)
         d.append([0, 0, 0, 101])  // only the prefix: the limit applies before the body arrives
