@@ -51,7 +51,9 @@ if args[1] == "server" {
 let t = UVTransport(key: clientKey, logger: logger)
 let server = serverKey.nodeID
 final class Inbox: @unchecked Sendable {
-    let lock = NSLock(); var replies: [[UInt8]] = []; var connected = false
+    let lock = NSLock(); var replies: [[UInt8]] = []; var connected = false; var finished = false
+    func finish() { lock.lock(); finished = true; lock.unlock() }
+    var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return finished }
     func put(_ b: [UInt8]) { lock.lock(); replies.append(b); lock.unlock() }
     func take() -> [UInt8]? { lock.lock(); defer { lock.unlock() }; return replies.isEmpty ? nil : replies.removeFirst() }
     func setConnected() { lock.lock(); connected = true; lock.unlock() }
@@ -63,7 +65,8 @@ Task {
         switch e {
         case .connected: inbox.setConnected()
         case .frameReceived(_, let f) where f.channel == doneChannel: inbox.put(f.payload)
-        case .disconnected(_, _, let r), .connectFailed(_, let r): print("connection lost: \(r)"); exit(1)
+        case .disconnected(_, _, let r), .connectFailed(_, let r):
+            if !inbox.isFinished { print("connection lost: \(r)"); exit(1) }
         default: break
         }
     }
@@ -113,5 +116,6 @@ print(String(format: "1 KiB frames:     %8.0f frames/s (%.1f MB/s)", smallFps, s
 print(String(format: "ping RTT:         p50 %.1f us, p99 %.1f us (%d pings)", p50, p99, rtts.count))
 print(String(format: "raw XChaCha20-Poly1305 (1 core, 256 KiB): %8.1f MB/s", aeadMBps))
 print(String(format: "transport / raw AEAD (256 KiB): %.0f%% (target >= 50%%)", 100 * bigMBps / aeadMBps))
+inbox.finish()
 await t.shutdown()
 exit(0)

@@ -133,6 +133,7 @@ import Testing
         limits.streamChunkBytesMax = 64 << 10
         limits.writeQueueBytesHigh = 128 << 10
         limits.writeQueueBytesMax = 256 << 10
+        if m == .silentAfterHandshake { limits.pingIntervalMilliseconds = 100; limits.idleTimeoutMilliseconds = 400 }
         var config = UVTransport.Configuration(); config.limits = limits
         let server = UVTransport(key: key(1), configuration: config, logger: logs.logger("server"))
         let sl = EventLog(server, keepFrames: true)
@@ -163,6 +164,8 @@ import Testing
         case .garbageAfterHandshake:
             #expect(raw.handshake())
             raw.write([0, 0, 0, 40] + [UInt8](repeating: 0xAA, count: 40)); expected = .reorderedFrame
+        case .silentAfterHandshake:
+            #expect(raw.handshake()); expected = .keepaliveTimeout  // never answers the server's pings
         case .stopsReading:
             #expect(raw.handshake())
             let peer = key(200).nodeID
@@ -192,7 +195,28 @@ import Testing
 
     enum Misbehaviour: CaseIterable, Sendable {
         case garbageBeforeHandshake, unknownFrameBeforeHandshake, slowloris, tamperedCiphertext, replayedFrame,
-             overLimitFrame, garbageAfterHandshake, stopsReading
+             overLimitFrame, garbageAfterHandshake, silentAfterHandshake, stopsReading
+    }
+
+    @Test func simultaneousDialsKeepOneConnection() async throws {
+        let logs = LogCapture()
+        let a = UVTransport(key: key(1), logger: logs.logger("a"))
+        let b = UVTransport(key: key(2), logger: logs.logger("b"))
+        let ea = try a.listen(on: loopback), eb = try b.listen(on: loopback)
+        let la = EventLog(a), lb = EventLog(b)
+        a.connect(to: eb, expecting: b.localNodeID, persistent: true)
+        b.connect(to: ea, expecting: a.localNodeID, persistent: true)
+        #expect(await la.wait(isConnected(b.localNodeID)))
+        #expect(await lb.wait(isConnected(a.localNodeID)))
+        try await Task.sleep(nanoseconds: 300_000_000)  // let any duplicate settle
+        #expect(a.connectedPeers == [b.localNodeID] && b.connectedPeers == [a.localNodeID])
+        a.send(Frame(channel: 1, payload: [1]), to: b.localNodeID)
+        b.send(Frame(channel: 1, payload: [2]), to: a.localNodeID)
+        #expect(await lb.wait { $0.contains(.frameReceived(peer: a.localNodeID, frame: Frame(channel: 1, payload: [1]))) })
+        #expect(await la.wait { $0.contains(.frameReceived(peer: b.localNodeID, frame: Frame(channel: 1, payload: [2]))) })
+        // No reconnect storm: a handful of connections at most.
+        #expect(a.counters.connectionsDialed + b.counters.connectionsDialed <= 4)
+        await a.shutdown(); await b.shutdown()
     }
 
     @Test func pingMeasuresRTTAndStreamsCarryLargePayloads() async throws {
