@@ -127,7 +127,7 @@ public struct SessionCipher: Sendable {
         FrameCodec.appendUInt64(sendCounter, to: &out)
         out.append(Wire.version); out.append(type.rawValue)
         out.append(contentsOf: header)
-        out.append(contentsOf: body)
+        out.append(contentsOf: body.assumingMemoryBound(to: UInt8.self))  // typed: a memcpy, not a byte loop
         out.append(contentsOf: [UInt8](repeating: 0, count: Sodium.aeadTagBytes))
         let nonce = Sodium.nonce(sendCounter)
         var outLength: UInt64 = 0

@@ -60,14 +60,18 @@ public struct RecordDecoder: Sendable {
     /// known and the body is incomplete, the body's bytes go here instead of `buffer`.
     private var large: [UInt8]?
     private var largeLength = 0
-    /// Records at least this long are collected in `large`.
-    static let largeRecordBytesMin = 16 << 10
+    /// Records at least this long are collected in `large` (16 KiB by default: below that one copy is cheap).
+    let largeRecordBytesMin: Int
     /// The largest record body accepted now.
     public var recordBytesLimit: Int
 
-    public init(recordBytesLimit: Int) {
+    /// - Parameter largeRecordBytesMin: records at least this long are received straight into their own array
+    ///   (tests and the fuzzer lower it to exercise that path with small inputs).
+    public init(recordBytesLimit: Int, largeRecordBytesMin: Int = 16 << 10) {
         precondition(recordBytesLimit > 0 && recordBytesLimit <= Wire.recordBytesHardMax, "bad record limit \(recordBytesLimit)")
+        precondition(largeRecordBytesMin >= 1, "largeRecordBytesMin must be positive")
         self.recordBytesLimit = recordBytesLimit
+        self.largeRecordBytesMin = largeRecordBytesMin
     }
 
     /// Bytes buffered but not yet returned as records.
@@ -81,14 +85,14 @@ public struct RecordDecoder: Sendable {
         var rest = bytes
         if large != nil {
             let take = min(largeLength - large!.count, rest.count)
-            large!.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]))
+            large!.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]).assumingMemoryBound(to: UInt8.self))
             rest = UnsafeRawBufferPointer(rebasing: rest[take...])
         }
         guard !rest.isEmpty else { return }
         if start > 0 && start >= buffer.count / 2 {
             buffer.removeSubrange(0..<start); start = 0
         }
-        buffer.append(contentsOf: rest)
+        buffer.append(contentsOf: rest.assumingMemoryBound(to: UInt8.self))  // typed: a memcpy, not a byte loop
     }
 
     /// The next complete record body, nil when more bytes are needed.
@@ -110,7 +114,7 @@ public struct RecordDecoder: Sendable {
         }
         let bodyStart = start + Wire.lengthPrefixBytes
         guard available >= Wire.lengthPrefixBytes + length else {
-            if length >= RecordDecoder.largeRecordBytesMin {
+            if length >= largeRecordBytesMin {
                 // Everything buffered after the prefix belongs to this record: move it out, collect the rest directly.
                 var body = [UInt8]()
                 body.reserveCapacity(length)

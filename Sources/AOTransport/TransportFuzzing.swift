@@ -4,7 +4,7 @@ import AOCore
 /// test that replays saved crash inputs, so both run exactly the same code.
 ///
 /// The first input byte picks a target, the rest is the input:
-/// 0: `RecordDecoder` fed in chunks whose sizes come from the input; each record decoded as a plaintext frame and
+/// 0: `RecordDecoder` (with a small, input-chosen large-record threshold) fed in chunks whose sizes come from the input; each record decoded as a plaintext frame and
 ///    its payload parsed by every payload decoder (handshake messages through a fresh responder `Handshake`).
 /// 1: a responder `ConnectionCore` (the handshake parser) fed the bytes, chunked.
 /// 2: an initiator that sent its hello, fed the bytes as the reply.
@@ -104,7 +104,8 @@ public enum TransportFuzzing {
     }
 
     static func decodeRecords(_ input: [UInt8]) {
-        var d = RecordDecoder(recordBytesLimit: 2048)
+        // A small large-record threshold, chosen by the input, so both decoder paths are exercised.
+        var d = RecordDecoder(recordBytesLimit: 2048, largeRecordBytesMin: input.isEmpty ? 1 : Int(input[0] % 128) + 1)
         var i = 0
         do {
             while i < input.count {

@@ -18,7 +18,7 @@ import Testing
         let (stream, bodies) = records(200)
         for seed in 0..<20 as Range<UInt64> {
             var rng = Xoshiro256(seed: seed)
-            var d = RecordDecoder(recordBytesLimit: 4096)
+            var d = RecordDecoder(recordBytesLimit: 4096, largeRecordBytesMin: seed % 2 == 0 ? 16 << 10 : 500)
             var out: [[UInt8]] = []
             var i = 0
             while i < stream.count {
