@@ -95,6 +95,8 @@ public struct TransportCounters: Sendable, Equatable {
     public var framesReceived = 0
     public var bytesSent = 0
     public var bytesReceived = 0
+    /// Times reading was paused because the node did not consume events fast enough.
+    public var readPauses = 0
     public init() {}
     public mutating func countClose(_ reason: CloseReason) { closes[reason, default: 0] += 1 }
     public subscript(reason: CloseReason) -> Int { closes[reason] ?? 0 }

@@ -26,6 +26,11 @@ public struct TransportLimits: Sendable, Equatable {
     /// Above this many queued bytes `send` answers `.backpressure` (still accepted): callers slow down.
     public var writeQueueBytesHigh: Int = 4 << 20
 
+    /// Received payload bytes (frames and stream chunks) waiting in `events` for the node to consume. Above it the
+    /// transport stops reading from every socket until the backlog halves, so a slow consumer pushes back on peers
+    /// through TCP instead of growing memory. 64 MiB: one maximum stream in flight.
+    public var eventBacklogBytesMax: Int = 64 << 20
+
     /// Milliseconds a connection may take from accept/connect to a completed handshake (slowloris bound).
     public var handshakeTimeoutMilliseconds: UInt64 = 5_000
 
@@ -64,6 +69,7 @@ public struct TransportLimits: Sendable, Equatable {
         precondition(writeQueueBytesMax >= recordBytesMax + Wire.lengthPrefixBytes,
                      "writeQueueBytesMax must hold at least one full record")
         precondition(streamsOpenMax >= 1 && connectionsMax >= 1, "counts must be positive")
+        precondition(eventBacklogBytesMax >= frameBytesMax, "eventBacklogBytesMax must hold one maximum frame")
         precondition(idleTimeoutMilliseconds > pingIntervalMilliseconds, "idle timeout must exceed the ping interval")
         precondition(reconnectBaseMilliseconds >= 1 && reconnectMaxMilliseconds >= reconnectBaseMilliseconds,
                      "reconnect backoff bounds out of order")

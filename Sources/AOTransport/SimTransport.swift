@@ -231,7 +231,7 @@ public final class SimTransport: Transport, @unchecked Sendable {
     var connected: [NodeID: Endpoint] = [:]
     private var pending: [TransportEvent] = []
     private var continuation: AsyncStream<TransportEvent>.Continuation?
-    private var stream: AsyncStream<TransportEvent>?
+    private var stream: TransportEvents?
     private var nextStreamID: UInt32 = 1
     private var isShutDown = false
     public private(set) var counters = TransportCounters()
@@ -242,11 +242,11 @@ public final class SimTransport: Transport, @unchecked Sendable {
     /// Events since the last call, in order (the simulator's way to read them; deterministic).
     public func drainEvents() -> [TransportEvent] { defer { pending = [] }; return pending }
 
-    public var events: AsyncStream<TransportEvent> {
+    public var events: TransportEvents {
         if let stream { return stream }
         let (s, c) = AsyncStream<TransportEvent>.makeStream()
-        stream = s; continuation = c
-        return s
+        stream = TransportEvents(s); continuation = c
+        return stream!
     }
 
     /// Peers with an established connection.

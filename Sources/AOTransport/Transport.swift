@@ -46,8 +46,9 @@ public enum SendResult: Sendable, Equatable {
 public protocol Transport: AnyObject, Sendable {
     /// The local node's identity (SHA-256 of its ed25519 public key).
     var localNodeID: NodeID { get }
-    /// Every event, in order. One consumer.
-    var events: AsyncStream<TransportEvent> { get }
+    /// Every event, in order. One consumer. Consuming is what frees the inbound budget: a transport stops reading
+    /// from its sockets while more than `eventBacklogBytesMax` of received payload waits here.
+    var events: TransportEvents { get }
     /// Starts accepting connections; returns the bound endpoint (port 0 picks an ephemeral port).
     func listen(on endpoint: Endpoint) throws(TransportError) -> Endpoint
     /// Dials `endpoint`. With `expecting`, the handshake refuses any other key. `persistent` dials are retried
@@ -63,4 +64,37 @@ public protocol Transport: AnyObject, Sendable {
     func shutdown() async
     /// A snapshot of the counters (closes per reason, frames, bytes).
     var counters: TransportCounters { get }
+}
+
+/// The event sequence of a transport: an `AsyncStream` whose iterator reports each consumed event back to the
+/// transport, so the transport can bound what waits unconsumed (and pause reading from sockets until it drains).
+public struct TransportEvents: AsyncSequence, Sendable {
+    public typealias Element = TransportEvent
+    let stream: AsyncStream<TransportEvent>
+    let consumed: @Sendable (TransportEvent) -> Void
+
+    public init(_ stream: AsyncStream<TransportEvent>, consumed: @escaping @Sendable (TransportEvent) -> Void = { _ in }) {
+        self.stream = stream; self.consumed = consumed
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncStream<TransportEvent>.AsyncIterator
+        let consumed: @Sendable (TransportEvent) -> Void
+        public mutating func next() async -> TransportEvent? {
+            guard let e = await base.next() else { return nil }
+            consumed(e)
+            return e
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed) }
+
+    /// Payload bytes an event holds (what the backlog bound counts).
+    public static func payloadBytes(_ e: TransportEvent) -> Int {
+        switch e {
+        case .frameReceived(_, let f): f.payload.count
+        case .streamChunkReceived(_, let c): c.bytes.count
+        default: 0
+        }
+    }
 }

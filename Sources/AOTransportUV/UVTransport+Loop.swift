@@ -30,6 +30,7 @@ extension UVTransport {
         for (id, status) in connects { onConnectCompleted(id, status) }
         let ids = dirty; dirty = []
         for id in ids.sorted() { if let c = connections[id] { process(c, c.core.processReceived()) } }
+        for id in ids.sorted() { if let c = connections[id], c.throttled { c.throttled = false; startReading(c) } }
         let writes = completedWrites; completedWrites = []
         for (id, req, status) in writes { onWriteCompleted(id, req, status) }
         lock.lock()
@@ -80,6 +81,8 @@ extension UVTransport {
             if let c = connections[id] { closeConnection(c, reason, "queue of \(c.queuedBytes) bytes over \(limits.writeQueueBytesMax)", flush: false) }
         case .shutdown:
             beginShutdown()
+        case .resumeReading:
+            resumeReading()
         }
     }
 
@@ -209,8 +212,10 @@ extension UVTransport {
         process(c, c.core.start())
     }
 
+    /// Starts (or restarts) reading, unless reading is paused for the event backlog or already active.
     func startReading(_ c: Connection) {
         c.reading = true
+        guard !readingPaused, !c.readActive, !c.closing, !c.handleClosed else { return }
         let rc = uv_read_start(asStream(c.handle), { handle, _, buf in
             let t = UVTransport.from(handle!.pointee.loop)
             buf!.pointee = uv_buf_init(t.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(UVTransport.readBufferBytes))
@@ -218,7 +223,13 @@ extension UVTransport {
             let t = UVTransport.from(stream!.pointee.loop)
             t.onRead(Int(bitPattern: stream!.pointee.data), nread)
         })
-        if rc != 0 { closeConnection(c, .ioError, "read: \(uvError(rc))", flush: false) }
+        if rc == 0 { c.readActive = true } else { closeConnection(c, .ioError, "read: \(uvError(rc))", flush: false) }
+    }
+
+    func stopReading(_ c: Connection) {
+        guard c.readActive else { return }
+        uv_read_stop(asStream(c.handle))
+        c.readActive = false
     }
 
     /// The read callback: appends the bytes to the connection's receive buffer and marks it (C1).
@@ -229,6 +240,11 @@ extension UVTransport {
             c.lastReceived = now
             loopCounters.bytesReceived += nread
             dirty.insert(id)
+            // Flow control, not work: libuv may read many times per poll phase before the check phase processes
+            // anything; cap what one connection buffers unprocessed (restarted after processing in drainWork).
+            if readingPaused || c.core.bufferedBytes > limits.recordBytesMax + UVTransport.readBufferBytes {
+                stopReading(c); c.throttled = true
+            }
         } else if nread < 0 {
             // Process what arrived before the end first (a close frame may be in it).
             process(c, c.core.processReceived())
@@ -248,8 +264,8 @@ extension UVTransport {
             case .established(let peer, _): onEstablished(c, peer)
             case .deliverFrame(let f):
                 loopCounters.framesReceived += 1
-                eventSink.yield(.frameReceived(peer: c.peer!, frame: f))
-            case .deliverStreamChunk(let chunk): eventSink.yield(.streamChunkReceived(peer: c.peer!, chunk: chunk))
+                deliver(.frameReceived(peer: c.peer!, frame: f), bytes: f.payload.count)
+            case .deliverStreamChunk(let chunk): deliver(.streamChunkReceived(peer: c.peer!, chunk: chunk), bytes: chunk.bytes.count)
             case .streamAborted(let id): eventSink.yield(.streamAborted(peer: c.peer!, streamID: id))
             case .pong(let id):
                 if id & 1 == 0, let peer = c.peer {
@@ -262,6 +278,24 @@ extension UVTransport {
             case .close(let reason, let detail): closeConnection(c, reason, detail, flush: false)
             }
         }
+    }
+
+    /// Hands a payload-carrying event to the node and pauses every socket's reading when the unconsumed backlog
+    /// passes `eventBacklogBytesMax` (the consumer resumes it via `.resumeReading` once it has caught up).
+    func deliver(_ e: TransportEvent, bytes: Int) {
+        eventSink.yield(e)
+        if backlog.yielded(bytes, max: limits.eventBacklogBytesMax) {
+            readingPaused = true
+            loopCounters.readPauses += 1
+            logger.debug("event backlog full: reading paused", metadata: ["backlog.bytes": "\(backlog.pendingBytes)"])
+            for c in connections.values { stopReading(c) }
+        }
+    }
+
+    func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        for c in connections.values where c.reading { startReading(c) }
     }
 
     func onEstablished(_ c: Connection, _ peer: NodeID) {
@@ -397,7 +431,7 @@ extension UVTransport {
     func closeHandle(_ c: Connection) {
         guard !c.handleClosed else { return }
         c.handleClosed = true
-        if c.reading { uv_read_stop(asStream(c.handle)) }
+        stopReading(c)
         uv_close(asHandle(c.handle)) { h in
             let t = UVTransport.from(h!.pointee.loop)
             let id = Int(bitPattern: h!.pointee.data)

@@ -38,7 +38,7 @@ public final class UVTransport: Transport, @unchecked Sendable {
     }
 
     public let localNodeID: NodeID
-    public let events: AsyncStream<TransportEvent>
+    public let events: TransportEvents
     let key: Ed25519PrivateKey
     let configuration: Configuration
     var limits: TransportLimits { configuration.limits }
@@ -84,14 +84,18 @@ public final class UVTransport: Transport, @unchecked Sendable {
     var accepted: [UnsafeMutablePointer<uv_tcp_t>] = []
     var connectResults: [(Int, Int32)] = []
     var sweepDue = false
+    /// Loop thread: reading is stopped on every socket until the event backlog drains.
+    var readingPaused = false
     var nextConnectionID = 1
     var loopCounters = TransportCounters()
     var intents: [Endpoint: DialIntent] = [:]
     var rng: Xoshiro256
     var shutdownDeadline: UInt64?
     let readBuffer: UnsafeMutableRawPointer
-    static let readBufferBytes = 256 << 10
+    /// One read's buffer (shared: the read callback copies out at once). 64 KiB bounds what a single read adds.
+    static let readBufferBytes = 64 << 10
     var thread: Thread?
+    let backlog: EventBacklog
 
     /// Starts the event-loop thread. `logger` is used as given (the library never bootstraps logging, C14).
     public init(key: Ed25519PrivateKey, configuration: Configuration = .init(), logger: Logger) {
@@ -102,7 +106,16 @@ public final class UVTransport: Transport, @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "node.id"] = "\(key.nodeID.description.prefix(8))"
         self.logger = logger
-        (events, eventSink) = AsyncStream<TransportEvent>.makeStream()
+        let (stream, sink) = AsyncStream<TransportEvent>.makeStream()
+        eventSink = sink
+        let backlog = EventBacklog()
+        self.backlog = backlog
+        let lowWater = configuration.limits.eventBacklogBytesMax / 2
+        // Runs on the consumer's task: when a paused backlog drains to half, ask the loop to read again.
+        events = TransportEvents(stream) { [backlog] e in
+            let n = TransportEvents.payloadBytes(e)
+            if n > 0, backlog.consumed(n, lowWater: lowWater) { backlog.resume?() }
+        }
         rng = Xoshiro256(seed: configuration.jitterSeed)
         loop = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
@@ -117,6 +130,7 @@ public final class UVTransport: Transport, @unchecked Sendable {
                        configuration.sweepIntervalMilliseconds, configuration.sweepIntervalMilliseconds)
         uv_check_init(loop, checkHandle)
         uv_check_start(checkHandle) { h in UVTransport.from(h!.pointee.loop).drainWork() }
+        backlog.resume = { [weak self] in self?.post(.resumeReading) }
         let t = Thread { [self] in
             uv_run(loop, UV_RUN_DEFAULT)
             loopEnded()
@@ -268,6 +282,32 @@ enum Command {
     case closePeer(NodeID)
     case closeConnection(Int, CloseReason)
     case shutdown
+    case resumeReading
+}
+
+/// Payload bytes yielded to `events` and not yet consumed; shared by the loop (adds) and the consumer (subtracts).
+final class EventBacklog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = 0
+    private var paused = false
+    /// Set once at start-up: posts `.resumeReading` to the loop.
+    var resume: (@Sendable () -> Void)?
+    /// Loop thread: adds `n`; true when the backlog just crossed `max` (the loop should pause reading).
+    func yielded(_ n: Int, max: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        bytes += n
+        if !paused && bytes > max { paused = true; return true }
+        return false
+    }
+    /// Consumer: subtracts `n`; true when a paused backlog just fell to `lowWater` (reading should resume).
+    func consumed(_ n: Int, lowWater: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        bytes -= n
+        if paused && bytes <= lowWater { paused = false; return true }
+        return false
+    }
+    var isPaused: Bool { lock.lock(); defer { lock.unlock() }; return paused }
+    var pendingBytes: Int { lock.lock(); defer { lock.unlock() }; return bytes }
 }
 
 /// A dial the node asked for; persistent ones come back after failures with backoff.
@@ -324,7 +364,12 @@ final class Connection {
     var connecting: Bool
     var closing = false
     var closeAfterFlush = false
+    /// The node wants bytes from this socket (set once connected/accepted).
     var reading = false
+    /// `uv_read_start` is in effect.
+    var readActive = false
+    /// Reading stopped until this iteration's bytes are processed (see `onRead`).
+    var throttled = false
     var handleClosed = false
     init(id: Int, handle: UnsafeMutablePointer<uv_tcp_t>, direction: Direction, endpoint: Endpoint, core: ConnectionCore, now: UInt64,
          handshakeTimeout: UInt64, connecting: Bool) {

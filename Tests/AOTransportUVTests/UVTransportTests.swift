@@ -198,6 +198,45 @@ import Testing
              overLimitFrame, garbageAfterHandshake, silentAfterHandshake, stopsReading
     }
 
+    @Test func slowConsumerPausesReadingThenEverythingArrives() async throws {
+        let logs = LogCapture()
+        var limits = TransportLimits.default
+        limits.frameBytesMax = 256 << 10
+        limits.streamChunkBytesMax = 256 << 10
+        limits.eventBacklogBytesMax = 1 << 20
+        var config = UVTransport.Configuration(); config.limits = limits
+        let a = UVTransport(key: key(1), configuration: config, logger: logs.logger("a"))
+        let b = UVTransport(key: key(2), configuration: config, logger: logs.logger("b"))
+        let endpoint = try a.listen(on: loopback)
+        let lb = EventLog(b)
+        b.connect(to: endpoint, expecting: a.localNodeID, persistent: false)
+        #expect(await lb.wait(isConnected(a.localNodeID)))
+        // a's node consumes nothing yet: b's frames pile up until a stops reading.
+        let count = 100
+        let sender = Task {
+            for i in 0..<count {
+                if b.send(Frame(channel: UInt16(i), payload: [UInt8](repeating: UInt8(i), count: 64 << 10)), to: a.localNodeID) == .backpressure {
+                    await b.awaitWritable(a.localNodeID)
+                }
+            }
+        }
+        #expect(await eventually { a.counters.readPauses == 1 })
+        try await Task.sleep(nanoseconds: 200_000_000)
+        // Overshoot is at most what one connection had read but not yet processed when the pause began.
+        #expect(a.backlog.pendingBytes <= limits.eventBacklogBytesMax + limits.recordBytesMax + UVTransport.readBufferBytes)
+        // Now consume: reading resumes and every frame arrives, in order.
+        final class Seen: @unchecked Sendable { let lock = NSLock(); var channels: [UInt16] = []
+            func add(_ c: UInt16) { lock.lock(); channels.append(c); lock.unlock() }
+            var all: [UInt16] { lock.lock(); defer { lock.unlock() }; return channels } }
+        let seen = Seen()
+        let la = EventLog(a, keepFrames: false) { _, f in seen.add(f.channel) }
+        await sender.value
+        #expect(await eventually(30) { seen.all.count == count })
+        #expect(seen.all == (0..<count).map { UInt16($0) })
+        _ = la
+        await b.shutdown(); await a.shutdown()
+    }
+
     @Test func simultaneousDialsKeepOneConnection() async throws {
         let logs = LogCapture()
         let a = UVTransport(key: key(1), logger: logs.logger("a"))
