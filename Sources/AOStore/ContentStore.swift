@@ -19,12 +19,13 @@ import AOCore
 public protocol ContentStore: AnyObject, Sendable {
     /// Applies `batch` atomically and durably; see the protocol's contracts. Throws before writing anything when an
     /// item is malformed or its claimed id is wrong, or a process-log slot already holds different ids (`conflict`).
+    @discardableResult
     func write(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt
 
     /// The raw bytes of the item `id`, exactly as stored.
     func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]?
-    /// The parsed envelope (id, owner, target, tags, ranges) of the item `id`.
-    func itemEnvelope(_ id: MessageID) throws(StoreError) -> ItemEnvelope?
+    /// The parsed item `id` (AOCore's `DataItem`; not re-verified: it was valid when stored).
+    func item(_ id: MessageID) throws(StoreError) -> DataItem?
     func hasItem(_ id: MessageID) throws(StoreError) -> Bool
     /// A page of item ids matching `query`, in the query's order, in the shape of Arweave GraphQL `transactions`.
     func transactions(_ query: TransactionQuery) throws(StoreError) -> TransactionPage
@@ -89,7 +90,7 @@ public struct ItemWrite: Sendable {
 }
 
 /// What `write` did with each item, in the batch's order.
-public enum ItemWriteOutcome: Sendable, Equatable {
+public enum ItemWriteOutcome: Sendable, Hashable {
     /// Newly stored (and indexed) in this batch.
     case stored(MessageID)
     /// Already present (earlier, or earlier in the same batch): nothing changed.
@@ -271,26 +272,26 @@ extension ContentStore {
         try write(WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: expectedID)])).items[0]
     }
 
-    /// The assignment facts of an item, when it is an AO assignment (Data-Protocol ao, Type Assignment, Process,
-    /// Nonce, Message): importing such an item also records its process-log entry.
-    public static func processLogEntry(ofAssignment env: ItemEnvelope) -> ProcessLogEntry? {
-        guard env.tag("Type") == Array("Assignment".utf8),
-              let p = env.tag("Process").flatMap({ ProcessID(base64URL: String(decoding: $0, as: UTF8.self)) }),
-              let m = env.tag("Message").flatMap({ MessageID(base64URL: String(decoding: $0, as: UTF8.self)) }),
-              let n = env.tag("Nonce").flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }) else { return nil }
-        return ProcessLogEntry(process: p, slot: n, assignmentID: env.id, messageID: m)
-    }
+}
+
+/// The process-log entry an AO assignment item records (Type Assignment, Process, Nonce = slot, Message), or nil
+/// for any other item. `aonode store import` uses it so an imported schedule fills the process log.
+public func processLogEntry(ofAssignment item: DataItem) -> ProcessLogEntry? {
+    guard item.tag("Type") == "Assignment", let p = item.tag("Process").flatMap({ ProcessID(base64URL: $0) }),
+          let m = item.tag("Message").flatMap({ MessageID(base64URL: $0) }),
+          let n = item.tag("Nonce").flatMap({ UInt64($0) }) else { return nil }
+    return ProcessLogEntry(process: p, slot: n, assignmentID: item.id, messageID: m)
 }
 
 /// Validation both stores run before touching storage: parse, check the claimed id and the batch limits.
-package func validateItems(_ batch: WriteBatch) throws(StoreError) -> [ItemEnvelope] {
+package func validateItems(_ batch: WriteBatch) throws(StoreError) -> [DataItem] {
     guard batch.items.count <= StoreLimits.batchItemCountMax else {
         throw .limitExceeded("batch of \(batch.items.count) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
     }
-    var envelopes: [ItemEnvelope] = []
+    var envelopes: [DataItem] = []
     envelopes.reserveCapacity(batch.items.count)
     for w in batch.items {
-        let env = try ItemEnvelope.parse(w.bytes)
+        let env = try parseItem(w.bytes)
         if let claimed = w.expectedID, claimed != env.id {
             throw .idMismatch("claimed \(claimed), bytes hash to \(env.id)")
         }

@@ -7,7 +7,7 @@ import Foundation
 /// ingest sequence exactly as LMDB. Queries scan all items (O(n)); fine for a double, not for production.
 /// `write` validates the whole batch before changing anything, so a refused batch leaves no trace (atomicity).
 public final class MemoryContentStore: ContentStore, @unchecked Sendable {
-    private struct Stored { let sequence: UInt64; let bytes: [UInt8]; let envelope: ItemEnvelope }
+    private struct Stored { let sequence: UInt64; let bytes: [UInt8]; let item: DataItem }
     private struct State {
         var items: [MessageID: Stored] = [:]
         var order: [MessageID] = []          // order[k] has sequence k + 1
@@ -37,7 +37,7 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
         for (w, env) in zip(batch.items, envelopes) {
             if state.items[env.id] != nil { outcomes.append(.alreadyStored(env.id)); continue }
             state.order.append(env.id)
-            state.items[env.id] = Stored(sequence: UInt64(state.order.count), bytes: w.bytes, envelope: env)
+            state.items[env.id] = Stored(sequence: UInt64(state.order.count), bytes: w.bytes, item: env)
             state.itemBytes += w.bytes.count
             outcomes.append(.stored(env.id))
         }
@@ -67,7 +67,7 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
     }
 
     public func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]? { try read { $0.items[id]?.bytes } }
-    public func itemEnvelope(_ id: MessageID) throws(StoreError) -> ItemEnvelope? { try read { $0.items[id]?.envelope } }
+    public func item(_ id: MessageID) throws(StoreError) -> DataItem? { try read { $0.items[id]?.item } }
     public func hasItem(_ id: MessageID) throws(StoreError) -> Bool { try read { $0.items[id] != nil } }
 
     public func transactions(_ query: TransactionQuery) throws(StoreError) -> TransactionPage {
@@ -75,7 +75,7 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
         return try read { s throws(StoreError) in
             let ids = Set(query.ids), owners = Set(query.owners), recipients = Set(query.recipients)
             func matches(_ st: Stored) -> Bool {
-                let e = st.envelope
+                let e = st.item
                 if !ids.isEmpty && !ids.contains(e.id) { return false }
                 if !owners.isEmpty && !owners.contains(e.ownerAddress) { return false }
                 if !recipients.isEmpty && !(e.target.map { recipients.contains($0) } ?? false) { return false }
@@ -98,7 +98,7 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
                 let st = s.items[s.order[Int(q - 1)]]!
                 guard matches(st) else { continue }
                 if edges.count == query.first { return TransactionPage(edges: edges, hasNextPage: true) }
-                edges.append(.init(cursor: QueryCursor(sequence: q), id: st.envelope.id))
+                edges.append(.init(cursor: QueryCursor(sequence: q), id: st.item.id))
             }
             return TransactionPage(edges: edges, hasNextPage: false)
         }

@@ -3,14 +3,9 @@ public enum StoreLimits {
     /// The largest data item the store accepts: AO's MU/SU refuse bodies over 10 MB, so a replica never needs more;
     /// LMDB stores such values in overflow pages without trouble.
     public static let itemBytesMax = 10 * 1024 * 1024
-    /// ANS-104: at most 128 tags per item.
-    public static let itemTagCountMax = 128
-    /// ANS-104: a tag name is 1...1024 bytes.
-    public static let tagNameBytesMax = 1024
-    /// ANS-104: a tag value is 0...3072 bytes.
-    public static let tagValueBytesMax = 3072
-    /// Items per bundle accepted by `ItemBundle.parse`: bounds the header allocation for untrusted input.
-    public static let bundleItemCountMax = 100_000
+    /// Items per bundle accepted by `ItemBundle.parse`: bounds the header allocation for untrusted input (64 bytes
+    /// of header per item); AOCore's `ANS104Limits.bundleItemCountMax` is the same bound.
+    public static let bundleItemCountMax = 1 << 20
     /// Arweave's GraphQL caps `first` at 100; we hold the same cap so a query's cost is bounded.
     public static let queryPageCountMax = 100
     /// Ids, owners, recipients or tag values in one filter: bounds the k-way merge of index lists.

@@ -199,7 +199,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         }
     }
 
-    private func apply(_ batch: WriteBatch, _ envelopes: [ItemEnvelope], _ tagKeys: [[[UInt8]]],
+    private func apply(_ batch: WriteBatch, _ envelopes: [DataItem], _ tagKeys: [[[UInt8]]],
                        _ t: Transaction) throws(StoreError) -> WriteReceipt {
         try lmdb { () throws -> WriteReceipt in
             var next = try t.get(meta, Keys.nextSequence).map { SequenceKey.value($0) } ?? 1
@@ -333,9 +333,9 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         }
     }
 
-    public func itemEnvelope(_ id: MessageID) throws(StoreError) -> ItemEnvelope? {
+    public func item(_ id: MessageID) throws(StoreError) -> DataItem? {
         guard let bytes = try itemBytes(id) else { return nil }
-        return try ItemEnvelope.parse(bytes)
+        return try parseItem(bytes)
     }
 
     public func hasItem(_ id: MessageID) throws(StoreError) -> Bool {
