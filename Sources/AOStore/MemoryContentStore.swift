@@ -22,6 +22,7 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
 
     public init() {}
 
+    @discardableResult
     public func write(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
         let envelopes = try validateItems(batch)
         lock.lock(); defer { lock.unlock() }

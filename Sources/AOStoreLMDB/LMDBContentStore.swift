@@ -186,6 +186,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
 
     // MARK: - Writes
 
+    @discardableResult
     public func write(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
         let envelopes = try validateItems(batch)
         if batch.isEmpty { return WriteReceipt(items: []) }
