@@ -5,7 +5,7 @@ public struct DataItemError: Error, Hashable, Sendable, CustomStringConvertible 
     enum Kind: String, Sendable {
         case truncatedSignatureType, truncatedSignature, truncatedOwner, truncatedTargetFlag, truncatedTarget
         case truncatedAnchorFlag, truncatedAnchor, truncatedTagCount, truncatedTagByteLength, truncatedTags
-        case unknownSignatureType, badTargetFlag, badAnchorFlag, badTargetSize, badAnchorSize, badOwnerSize
+        case unknownSignatureType, badTargetFlag, badAnchorFlag, badAnchorSize, badOwnerSize
         case badSignatureSize, tagCountMismatch, tagByteLengthMismatch, malformedTagBlock, tooManyTags
         case emptyTagName, tagNameTooLong, tagValueTooLong, tagBlockTooLarge, invalidSignature
         case unsupportedSignatureType, signingFailed, badKey
@@ -50,8 +50,6 @@ public struct DataItemError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let badTargetFlag = DataItemError(.badTargetFlag)
     /// The anchor presence byte is neither 0 nor 1 (see `badTargetFlag`).
     public static let badAnchorFlag = DataItemError(.badAnchorFlag)
-    /// A target handed to `create` is not 32 bytes.
-    public static let badTargetSize = DataItemError(.badTargetSize)
     /// An anchor handed to `create` is not 32 bytes.
     public static let badAnchorSize = DataItemError(.badAnchorSize)
     /// A signer's owner has the wrong length for its signature type.
@@ -61,9 +59,10 @@ public struct DataItemError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The 8-byte tag count disagrees with the number of tags in the Avro block (the count is not signed, so
     /// accepting a disagreement would make the item malleable).
     public static let tagCountMismatch = DataItemError(.tagCountMismatch)
-    /// The Avro block ends before or after the declared tag byte length.
+    /// The Avro block ends before or after the declared tag byte length (a tag or the terminator runs past it, or
+    /// bytes remain after the terminator).
     public static let tagByteLengthMismatch = DataItemError(.tagByteLengthMismatch)
-    /// The Avro block is not a valid array of `{name: bytes, value: bytes}` (bad varint, negative length, overrun).
+    /// The Avro block is not a valid array of `{name: bytes, value: bytes}` (over-long varint, negative length).
     public static let malformedTagBlock = DataItemError(.malformedTagBlock)
     /// More than 128 tags.
     public static let tooManyTags = DataItemError(.tooManyTags)
@@ -102,7 +101,6 @@ public struct DataItemError: Error, Hashable, Sendable, CustomStringConvertible 
         case .unknownSignatureType: base = "unknown signature type"
         case .badTargetFlag: base = "the target presence byte is neither 0 nor 1"
         case .badAnchorFlag: base = "the anchor presence byte is neither 0 nor 1"
-        case .badTargetSize: base = "a target must be exactly 32 bytes"
         case .badAnchorSize: base = "an anchor must be exactly 32 bytes"
         case .badOwnerSize: base = "the owner has the wrong length for its signature type"
         case .badSignatureSize: base = "the signature has the wrong length for its signature type"

@@ -1,3 +1,7 @@
+/// Another name for `Tag`, for files that also import Swift Testing (whose `Testing.Tag` makes a bare `Tag` in a
+/// type position ambiguous there).
+public typealias DataItemTag = Tag
+
 /// One ANS-104 tag. Names and values are raw bytes (ANS-104 does not require UTF-8; AO always writes UTF-8 text).
 public struct Tag: Hashable, Sendable, CustomStringConvertible {
     public var name: [UInt8]
@@ -55,6 +59,8 @@ public enum AvroTags {
         var reader = AvroReader(bytes: p)
         var tags = [Tag]()
         while true {
+            // The block must end with its 0 terminator inside the declared length.
+            guard reader.offset < p.count else { throw .tagByteLengthMismatch }
             var count = try reader.readLong()
             if count == 0 { break }
             if count < 0 {
@@ -93,7 +99,7 @@ struct AvroReader {
     mutating func readLong() throws(DataItemError) -> Int64 {
         var z: UInt64 = 0, shift: UInt64 = 0
         while true {
-            guard offset < bytes.count else { throw .malformedTagBlock }
+            guard offset < bytes.count else { throw .tagByteLengthMismatch }  // runs past the declared block
             let b = bytes[offset]; offset += 1
             guard shift < 64, !(shift == 63 && b > 1) else { throw .malformedTagBlock }
             z |= UInt64(b & 0x7f) << shift
@@ -107,7 +113,7 @@ struct AvroReader {
         let n = try readLong()
         guard n >= 0 else { throw .malformedTagBlock }
         guard n <= Int64(max) else { throw tooLong }
-        guard Int(n) <= bytes.count - offset else { throw .malformedTagBlock }
+        guard Int(n) <= bytes.count - offset else { throw .tagByteLengthMismatch }  // runs past the declared block
         let slice = UnsafeBufferPointer(rebasing: bytes[offset..<offset + Int(n)])
         offset += Int(n)
         return slice

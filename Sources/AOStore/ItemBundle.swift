@@ -1,63 +1,34 @@
 import AOCore
 
-/// ANS-104 binary bundles: a 32-byte LE item count, then (32-byte LE size, 32-byte id) per item, then the items.
-///
-/// Used by `aonode store import` and `export`. (AOCore has no bundle type yet; when it gains one, this should
-/// delegate to it.)
+/// ANS-104 binary bundles for `aonode store import` / `export`: a thin layer over AOCore's `ANS104Bundle` that
+/// answers in `StoreError` and tells a bundle from a single item.
 public enum ItemBundle {
     /// True when `bytes` is laid out as a bundle (header consistent with the total length). A single data item never
     /// is: its leading signature type and signature bytes make an absurd 256-bit item count.
-    public static func looksLikeBundle(_ bytes: [UInt8]) -> Bool { (try? header(bytes)) != nil }
-
-    /// The items of a bundle, each parsed and checked against the id in the header.
-    public static func parse(_ bytes: [UInt8]) throws(StoreError) -> [DataItem] {
-        let entries = try header(bytes)
-        var out: [DataItem] = []
-        var offset = 32 + 64 * entries.count
-        for (size, id) in entries {
-            let item = try parseItem(bytes[offset..<offset + size])
-            offset += size
-            guard item.id.bytes == id else {
-                throw .idMismatch("bundle header names \(Base64URL.encode(id)), its item hashes to \(item.id)")
-            }
-            out.append(item)
+    public static func looksLikeBundle(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 32, let count = le64(bytes, 0), count <= UInt64(StoreLimits.bundleItemCountMax),
+              UInt64(bytes.count) >= 32 + 64 * count else { return false }
+        var total = 32 + 64 * count
+        for k in 0..<Int(count) {
+            guard let size = le64(bytes, 32 + 64 * k), size <= UInt64(bytes.count) else { return false }
+            total += size
         }
-        return out
+        return total == UInt64(bytes.count)
     }
 
-    static func header(_ bytes: [UInt8]) throws(StoreError) -> [(Int, [UInt8])] {
-        func le256(_ at: Int) -> Int? {
-            guard bytes[at + 8..<at + 32].allSatisfy({ $0 == 0 }) else { return nil }
-            let v = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
-            return v <= UInt64(Int.max / 2) ? Int(v) : nil
-        }
-        guard bytes.count >= 32, let count = le256(0), count <= StoreLimits.bundleItemCountMax,
-              bytes.count >= 32 + 64 * count else { throw .malformedItem("not an ANS-104 bundle header") }
-        var entries: [(Int, [UInt8])] = []
-        var total = 32 + 64 * count
-        for k in 0..<count {
-            let at = 32 + 64 * k
-            guard let size = le256(at), size <= StoreLimits.itemBytesMax else { throw .malformedItem("bad item size in bundle") }
-            total += size
-            entries.append((size, Array(bytes[at + 32..<at + 64])))
-        }
-        guard total == bytes.count else { throw .malformedItem("bundle sizes (\(total)) disagree with its length \(bytes.count)") }
-        return entries
+    /// The items of a bundle, each parsed and checked against the id in the header (signatures not verified).
+    public static func parse(_ bytes: [UInt8]) throws(StoreError) -> [DataItem] {
+        do { return try ANS104Bundle(parsing: bytes).items } catch { throw .malformedItem("bundle: \(error)") }
     }
 
     /// Serialises items into a bundle, in the given order.
-    public static func serialize(_ items: [DataItem]) -> [UInt8] {
-        var out = le256(items.count)
-        var body: [UInt8] = []
-        for item in items {
-            let bytes = item.serialized()
-            out += le256(bytes.count) + item.id.bytes
-            body += bytes
-        }
-        return out + body
-    }
+    public static func serialize(_ items: [DataItem]) -> [UInt8] { ANS104Bundle.serialize(items) }
 
-    static func le256(_ v: Int) -> [UInt8] { (0..<32).map { $0 < 8 ? UInt8(truncatingIfNeeded: UInt64(v) >> (8 * UInt64($0))) : 0 } }
+    /// A 256-bit little-endian number at `at` when it fits in 64 bits.
+    static func le64(_ b: [UInt8], _ at: Int) -> UInt64? {
+        guard at + 32 <= b.count, b[at + 8..<at + 32].allSatisfy({ $0 == 0 }) else { return nil }
+        return (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
+    }
 }
 
 /// Parses one data item, translating AOCore's error into the store's.
