@@ -119,6 +119,14 @@ struct Transaction {
         return nil
     }
 
+    /// Reserves `count` bytes under `key` (MDB_RESERVE | `flags`) for the caller to fill before the next write.
+    func reserve(_ dbi: DBI, _ key: [UInt8], count: Int, flags: Int32) throws(LMDBError) -> UnsafeMutableRawBufferPointer {
+        var v = MDB_val(mv_size: count, mv_data: nil)
+        let rc = withVal(key) { (k: inout MDB_val) in mdb_put(handle, dbi.raw, &k, &v, UInt32(MDB_RESERVE | flags)) }
+        try lmdbCheck(rc)
+        return UnsafeMutableRawBufferPointer(start: v.mv_data, count: count)
+    }
+
     /// Reserves `count` bytes under a new `key` (MDB_RESERVE | MDB_NOOVERWRITE) for the caller to fill before the
     /// next write; nil when the key exists.
     func reserveNew(_ dbi: DBI, _ key: [UInt8], count: Int) throws(LMDBError) -> UnsafeMutableRawBufferPointer? {

@@ -46,8 +46,8 @@ package struct MigrationTransaction {
 ///
 /// Tables (key → value; "seq" is the 8-byte big-endian ingest sequence, from 1):
 /// - `meta`: "format-version" → u32 BE, "next-sequence" → u64 BE, "item-bytes" → u64 BE
-/// - `items`: item id (32) → seq (8) | raw item bytes
-/// - `sequence`: seq → item id (ingest order, for unfiltered queries)
+/// - `items`: item id (32) → seq (8)
+/// - `body`: seq → item id (32) | raw item bytes (append-only: written with MDB_APPEND, pages filled once)
 /// - `owner`, `target`, `tag` (DUPSORT|DUPFIXED): owner address / target id / SHA-256 tag key (32) → seq, ...
 /// - `log`: process (32) | slot (8 BE) → assignment id (32) | message id (32)
 /// - `checkpoint`, `result`: process (32) | slot (8 BE) → blob
@@ -74,7 +74,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     private let registryKey: RegistryKey
     private let meta, items, sequence, owner, target, tag, log, checkpoint, result, kv: DBI
     private var tables: [String: DBI] {
-        ["meta": meta, "items": items, "sequence": sequence, "owner": owner, "target": target, "tag": tag, "log": log,
+        ["meta": meta, "items": items, "body": sequence, "owner": owner, "target": target, "tag": tag, "log": log,
          "checkpoint": checkpoint, "result": result, "kv": kv]
     }
 
@@ -124,7 +124,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
             let t = try env.beginWrite()
             do {
                 let dup = MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED
-                for (name, flags) in [("meta", MDB_CREATE), ("items", MDB_CREATE), ("sequence", MDB_CREATE),
+                for (name, flags) in [("meta", MDB_CREATE), ("items", MDB_CREATE), ("body", MDB_CREATE),
                                       ("owner", dup), ("target", dup), ("tag", dup), ("log", MDB_CREATE),
                                       ("checkpoint", MDB_CREATE), ("result", MDB_CREATE), ("kv", MDB_CREATE)] {
                     opened.append(try t.open(name, flags: flags))
@@ -210,13 +210,14 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
             for (i, env) in envelopes.enumerated() {
                 let raw = batch.items[i].bytes
                 let idKey = env.id.bytes
-                guard let slot = try t.reserveNew(items, idKey, count: 8 + raw.count) else {
+                let seqKey = SequenceKey.bytes(next)
+                if try t.put(items, idKey, seqKey, flags: MDB_NOOVERWRITE) != nil {
                     outcomes.append(.alreadyStored(env.id)); continue
                 }
-                let seqKey = SequenceKey.bytes(next)
-                seqKey.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-                raw.withUnsafeBytes { (slot.baseAddress! + 8).copyMemory(from: $0.baseAddress!, byteCount: raw.count) }
-                try t.put(sequence, seqKey, idKey, flags: MDB_APPEND)
+                // The body goes to the end of the append-only `body` table: pages filled once, written once.
+                let slot = try t.reserve(sequence, seqKey, count: 32 + raw.count, flags: MDB_APPEND)
+                idKey.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                raw.withUnsafeBytes { (slot.baseAddress! + 32).copyMemory(from: $0.baseAddress!, byteCount: raw.count) }
                 try t.put(owner, env.ownerAddress.bytes, seqKey)
                 if let target = env.target { try t.put(self.target, target.bytes, seqKey) }
                 for k in tagKeys[i] { try t.put(tag, k, seqKey) }
@@ -330,13 +331,20 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     public func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]? {
         let key = id.bytes
         return try read { (t: Transaction) throws(StoreError) in
-            try lmdb { () throws(LMDBError) in try t.get(items, key).map { Array($0[8...]) } }
+            try lmdb { () throws(LMDBError) in try body(t, key) }
         }
     }
 
     public func item(_ id: MessageID) throws(StoreError) -> DataItem? {
         guard let bytes = try itemBytes(id) else { return nil }
         return try parseItem(bytes)
+    }
+
+    /// The raw bytes of item `idKey`: its sequence from `items`, then its body (id ‖ bytes) from `body`.
+    private func body(_ t: Transaction, _ idKey: [UInt8]) throws(LMDBError) -> [UInt8]? {
+        guard let seq = try t.get(items, idKey) else { return nil }
+        guard let b = try t.get(sequence, Array(seq)), b.count >= 32 else { throw LMDBError(code: MDB_CORRUPTED) }
+        return Array(b[32...])
     }
 
     public func hasItem(_ id: MessageID) throws(StoreError) -> Bool {
@@ -347,7 +355,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     /// Reads many items in one snapshot (one read transaction): cheaper per item than `itemBytes`.
     public func itemBytes(_ ids: [MessageID]) throws(StoreError) -> [[UInt8]?] {
         try read { (t: Transaction) throws(StoreError) in
-            try lmdb { () throws(LMDBError) in try ids.map { (id) throws(LMDBError) in try t.get(items, id.bytes).map { Array($0[8...]) } } }
+            try lmdb { () throws(LMDBError) in try ids.map { (id) throws(LMDBError) in try body(t, id.bytes) } }
         }
     }
 

@@ -8,7 +8,7 @@ import CLMDB
 /// matching items' sequence numbers in order. The filter with the fewest entries (mdb_cursor_count, O(log n) per key)
 /// drives: its lists are merged in sequence order (a k-way merge over the ORed values), and each candidate is checked
 /// against the other filters with MDB_GET_BOTH lookups. Paging resumes strictly past the cursor's sequence, so pages
-/// are stable while items are added (new items land at the newest end). With no filter, the `sequence` table drives;
+/// are stable while items are added (new items land at the newest end). With no filter, the `body` table (keyed by sequence) drives;
 /// with `ids`, the ids' own sequences do. The cost of a first page is O(page x filters x log n) when filters are
 /// correlated; anti-correlated filters can scan the whole driving list (documented in docs/STORE.md).
 struct QueryPlan {
@@ -40,9 +40,9 @@ struct QueryPlan {
                 if !hit { return true }
             }
             if edges.count == query.first { return false }
-            let idBytes = try id ?? txn.get(store.sequenceDBI, seqBytes).map { Array($0) }
+            let idBytes = try id ?? txn.get(store.sequenceDBI, seqBytes).map { Array($0.prefix(32)) }
             guard let idBytes, let mid = MessageID(bytes: idBytes) else {
-                throw LMDBError(code: MDB_CORRUPTED)  // an index names a sequence the sequence table lacks
+                throw LMDBError(code: MDB_CORRUPTED)  // an index names a sequence the body table lacks
             }
             edges.append(.init(cursor: QueryCursor(sequence: seq), id: mid))
             return true
@@ -71,7 +71,7 @@ struct QueryPlan {
                 if after == .max { at = nil }
             }
             while let (k, v) = at {
-                if try !offer(SequenceKey.value(k), Array(v)) { return TransactionPage(edges: edges, hasNextPage: true) }
+                if try !offer(SequenceKey.value(k), Array(v.prefix(32))) { return TransactionPage(edges: edges, hasNextPage: true) }
                 at = try c.get(newest ? MDB_PREV : MDB_NEXT)
             }
             return TransactionPage(edges: edges, hasNextPage: false)
