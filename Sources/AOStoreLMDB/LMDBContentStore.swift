@@ -141,7 +141,11 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         do { try checkFormat() } catch { close(); throw error }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        pthread_rwlock_destroy(mapLock)
+        mapLock.deallocate()
+    }
 
     /// Closes the environment: waits for the writer and readers, then releases the registry entry. Idempotent.
     public func close() {
@@ -192,8 +196,9 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         if batch.isEmpty { return WriteReceipt(items: []) }
         // Index keys are computed before taking the writer lock: hashing is the costly part of indexing.
         let tagKeys: [[[UInt8]]] = envelopes.map { e in
-            var seen = Set<[UInt8]>()
-            return e.tags.map { IndexKey.tag(name: $0.name, value: $0.value) }.filter { seen.insert($0).inserted }
+            var keys: [[UInt8]] = []  // a repeated (name, value) indexes once; tags are few, a scan beats hashing
+            for t in e.tags { let k = IndexKey.tag(name: t.name, value: t.value); if !keys.contains(k) { keys.append(k) } }
+            return keys
         }
         return try writeTransaction { (t: Transaction) throws(StoreError) -> WriteReceipt in
             try self.apply(batch, envelopes, tagKeys, t)

@@ -11,7 +11,7 @@ import Foundation
 /// 4. random get by id, one thread, one read transaction per get;
 /// 5. first page (100) of tag queries over the whole store.
 func runBenchmark(_ args: [String]) {
-    var itemCount = 1_000_000, verifyCount = 100_000, getCount = 1_000_000, batch = StoreLimits.groupCommitItemCountMax
+    var itemCount = 1_000_000, verifyCount = 50_000, getCount = 1_000_000, batch = StoreLimits.groupCommitItemCountMax
     var dir = NSTemporaryDirectory() + "aonode-store-bench"
     var i = 0
     while i < args.count {
@@ -31,6 +31,8 @@ func runBenchmark(_ args: [String]) {
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     func rate(_ n: Int, _ s: Double) -> String { String(format: "%.0f", Double(n) / s) }
 
+    let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load) (numbers scale down with load)")
     // Items: ~1 KiB each, 100 owners, tags App-Name (all), Group (1000 groups of ~1000), Type.
     print("generating \(itemCount) signed 1 KiB items (2 threads)...")
     let keys = (0..<100).map { Ed25519PrivateKey(seed: [UInt8](repeating: UInt8($0), count: 31) + [1])! }
@@ -95,7 +97,7 @@ func runBenchmark(_ args: [String]) {
             t = now()
             let page = try store.transactions(query)
             times.append((now() - t) * 1000)
-            precondition(page.edges.count == 100 || q % 4 == 2, "query \(q) returned \(page.edges.count)")
+            precondition(page.edges.count == 100 || q % 4 == 2 || itemCount < 100_000, "query \(q) returned \(page.edges.count)")
         }
         times.sort()
         let stats = try store.statistics()
