@@ -63,6 +63,9 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
         .executableTarget(name: "aonode", dependencies: ["AONodeCLI"], swiftSettings: settings),
+        // The store's crash-test child and benchmark (scripts/bench/store); built by `swift test` for the crash test.
+        .executableTarget(name: "aonode-store-tool", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"],
+                          swiftSettings: settings),
         .executableTarget(name: "ao-sim", dependencies: ["AOSimulation",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: settings),
