@@ -1,0 +1,83 @@
+import AOCompute
+import ArgumentParser
+import Foundation
+
+/// `aonode eval`: run AO process messages through a module locally, one JSON result per line.
+///
+/// The module authors' tool and the conformance harness: messages are handed to `handle` exactly as given (no
+/// fields added), with the env from `--env`; the state starts from a fresh instance or from `--memory-in` (a
+/// checkpoint written by `--memory-out`, or raw memory bytes as a CU's `/state` returns them).
+public struct EvalCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate messages with an AO process module and print one JSON result per message.")
+
+    @Option(name: .long, help: "The WASM module file.") var module: String
+    @Option(name: .long, help: "Module-Format (e.g. wasm32-unknown-emscripten4); detected from the imports if omitted.")
+    var format: String?
+    @Option(name: .customLong("memory-limit"), help: "Memory-Limit in bytes (or AO notation such as 1-gb).")
+    var memoryLimit: String?
+    @Option(name: .customLong("compute-limit"), help: "Compute-Limit per message (fuel and gas).") var computeLimit: UInt64?
+    @Option(name: .long, help: "The env JSON file ({\"Process\":{...},\"Module\":{...}}).") var env: String?
+    @Option(name: .customLong("memory-in"), help: "Start from this checkpoint (or raw memory) instead of a fresh instance.")
+    var memoryIn: String?
+    @Option(name: .customLong("memory-out"), help: "Write the final state here as a checkpoint.") var memoryOut: String?
+    @Option(name: .long, help: "Engine configuration threading/compilation/bounds, e.g. token/eager/software.")
+    var engine: String?
+    @Flag(name: .long, help: "Print stdout/stderr the module wrote, to stderr.") var console = false
+    @Argument(help: "Message JSON files, evaluated in order.") var messages: [String] = []
+
+    public init() {}
+
+    public func run() throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: module)))
+        let fmt: ModuleFormat
+        if let format {
+            guard let f = ModuleFormat(tag: format) else { throw ValidationError("unknown --format \(format)") }
+            fmt = f
+        } else {
+            fmt = ModuleFormat.detect(bytes)
+        }
+        var limits = ProcessLimits()
+        if let memoryLimit {
+            guard let b = ProcessLimits.parseBytes(memoryLimit) else { throw ValidationError("bad --memory-limit \(memoryLimit)") }
+            limits.memoryLimitBytes = b
+        }
+        if let computeLimit { limits.computeLimit = computeLimit }
+        var options = EngineOptions.default
+        if let engine {
+            let p = engine.split(separator: "/").map(String.init)
+            guard p.count == 3, let t = EngineOptions.Threading(rawValue: p[0]), let c = EngineOptions.Compilation(rawValue: p[1]),
+                  let b = EngineOptions.BoundsChecking(rawValue: p[2]) else { throw ValidationError("bad --engine \(engine)") }
+            options = EngineOptions(threading: t, compilation: c, boundsChecking: b)
+        }
+        let envText: String
+        if let env {
+            envText = try String(contentsOfFile: env, encoding: .utf8)
+            guard (try? JSONValue.parse(envText)) != nil else { throw ValidationError("--env is not valid JSON") }
+        } else {
+            envText = #"{"Process":{"Id":"PROCESS","Owner":"OWNER","Tags":[]},"Module":{"Id":"MODULE","Owner":"OWNER","Tags":[]}}"#
+        }
+        let processModule = try ProcessModule(bytes: bytes, format: fmt)
+        var image: MemoryImage?
+        if let memoryIn {
+            let raw = try [UInt8](Data(contentsOf: URL(fileURLWithPath: memoryIn)))
+            image = (try? Checkpoint.decode(raw))?.image ?? MemoryImage(rawMemory: raw)
+        }
+        let runner = try ProcessRunner(module: processModule, limits: limits, options: options, image: image)
+        for path in messages {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            guard let msg = try? JSONValue.parse(text) else { throw ValidationError("\(path) is not valid JSON") }
+            let result = runner.evaluate(message: msg.serialized(), env: envText)
+            if console, !runner.lastConsole.isEmpty {
+                FileHandle.standardError.write(Data(runner.lastConsole))
+            }
+            print(result.json().serialized())
+        }
+        if let memoryOut {
+            let cp = Checkpoint(slot: Int64(messages.count) - 1, moduleHash: processModule.hash, image: runner.snapshot(),
+                                computeNanoseconds: runner.computeNanoseconds)
+            try Data(try cp.encoded()).write(to: URL(fileURLWithPath: memoryOut))
+        }
+    }
+}
