@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <time.h>
 #include <errno.h>
+#include <stddef.h>
 
 #include <emscripten.h>
 
@@ -73,4 +74,14 @@ long __syscall_unlink(long path) { return __syscall_unlinkat(AT_FDCWD, path, 0);
 
 long __syscall_rename(long old_path, long new_path) {
   return __syscall_renameat(AT_FDCWD, old_path, AT_FDCWD, new_path);
+}
+
+/* libc's memcpy hands copies of 512 bytes and more to the host. In 3.1.6 the import returns the destination
+   (i32); the em2 import returns nothing, so import it under its em2 signature and return dest here. */
+__attribute__((import_module("env"), import_name("emscripten_memcpy_big")))
+void aonode_host_memcpy_big(void *dest, const void *src, size_t n);
+
+void *emscripten_memcpy_big(void *restrict dest, const void *restrict src, size_t n) {
+  aonode_host_memcpy_big(dest, src, n);
+  return dest;
 }
