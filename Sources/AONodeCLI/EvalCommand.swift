@@ -25,6 +25,10 @@ public struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Engine configuration threading/compilation/bounds, e.g. token/eager/software.")
     var engine: String?
     @Flag(name: .long, help: "Print stdout/stderr the module wrote, to stderr.") var console = false
+    @Option(name: .customLong("bench-repeat"), help: "Benchmark: evaluate each message N times (state kept in place) and print timing instead of results.")
+    var benchRepeat: Int = 0
+    @Flag(name: .customLong("bench-checkpoint"), help: "Benchmark: time saving and restoring a checkpoint of the final state.")
+    var benchCheckpoint = false
     @Argument(help: "Message JSON files, evaluated in order.") var messages: [String] = []
 
     public init() {}
@@ -64,7 +68,13 @@ public struct EvalCommand: ParsableCommand {
             let raw = try [UInt8](Data(contentsOf: URL(fileURLWithPath: memoryIn)))
             image = (try? Checkpoint.decode(raw))?.image ?? MemoryImage(rawMemory: raw)
         }
+        let t0 = ContinuousClock.now
         let runner = try ProcessRunner(module: processModule, limits: limits, options: options, image: image)
+        let instantiate = ContinuousClock.now - t0
+        if benchRepeat > 0 {
+            try bench(runner: runner, env: envText, instantiate: instantiate, module: processModule, options: options, limits: limits)
+            return
+        }
         for path in messages {
             let text = try String(contentsOfFile: path, encoding: .utf8)
             guard let msg = try? JSONValue.parse(text) else { throw ValidationError("\(path) is not valid JSON") }
@@ -78,6 +88,51 @@ public struct EvalCommand: ParsableCommand {
             let cp = Checkpoint(slot: Int64(messages.count) - 1, moduleHash: processModule.hash, image: runner.snapshot(),
                                 computeNanoseconds: runner.computeNanoseconds)
             try Data(try cp.encoded()).write(to: URL(fileURLWithPath: memoryOut))
+        }
+    }
+
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    /// `--bench-repeat`: per message, the first evaluation and the median and p90 of N more (state in place).
+    func bench(runner: ProcessRunner, env: String, instantiate: Duration, module: ProcessModule, options: EngineOptions,
+               limits: ProcessLimits) throws {
+        print(JSONValue.object([("instantiate_ms", .number((Self.ms(instantiate) * 1000).rounded() / 1000))]).serialized())
+        for path in messages {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            guard let msg = try? JSONValue.parse(text) else { throw ValidationError("\(path) is not valid JSON") }
+            let m = msg.serialized()
+            var times: [Double] = []
+            var last: EvaluationResult?
+            for _ in 0...benchRepeat {
+                let t = ContinuousClock.now
+                last = runner.evaluate(message: m, env: env)
+                times.append(Self.ms(ContinuousClock.now - t))
+            }
+            let first = times.removeFirst()
+            times.sort()
+            let median = times[times.count / 2], p90 = times[min(times.count - 1, times.count * 9 / 10)]
+            func r(_ x: Double) -> JSONValue { .number((x * 1000).rounded() / 1000) }
+            print(JSONValue.object([("message", .string(path)), ("first_ms", r(first)), ("median_ms", r(median)),
+                                    ("p90_ms", r(p90)), ("n", .number(Double(times.count))),
+                                    ("error", last?.error ?? .null), ("memory_bytes", .number(Double(runner.memoryByteCount)))]).serialized())
+        }
+        if benchCheckpoint {
+            let t1 = ContinuousClock.now
+            let image = runner.snapshot()
+            let cp = Checkpoint(slot: 0, moduleHash: module.hash, image: image, computeNanoseconds: 0)
+            let encoded = try cp.encoded()
+            let save = ContinuousClock.now - t1
+            let t2 = ContinuousClock.now
+            let decoded = try Checkpoint.decode(encoded)
+            let restored = try ProcessRunner(module: module, limits: limits, options: options, image: decoded.image)
+            let restore = ContinuousClock.now - t2
+            precondition(restored.memoryByteCount >= image.byteCount)
+            func r(_ x: Double) -> JSONValue { .number((x * 1000).rounded() / 1000) }
+            print(JSONValue.object([("checkpoint_memory_bytes", .number(Double(image.byteCount))),
+                                    ("checkpoint_bytes", .number(Double(encoded.count))),
+                                    ("save_ms", r(Self.ms(save))), ("restore_ms", r(Self.ms(restore)))]).serialized())
         }
     }
 }
