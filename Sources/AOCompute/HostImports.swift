@@ -68,7 +68,9 @@ enum HostImports {
             return type.results.count <= 1
         }
         guard let shape = shapes[canonical] else { return false }
-        return type.parameters.count >= shape.params && type.results.count == shape.results
+        // emscripten before 3.1.x declared `emscripten_memcpy_big` as returning `dest` (Debian's 3.1.6 still does).
+        let resultsOK = type.results.count == shape.results || (canonical == "emscripten_memcpy_big" && type.results.count == 1)
+        return type.parameters.count >= shape.params && resultsOK
             && type.parameters.allSatisfy { $0 == .i32 || $0 == .i64 || $0 == .f64 || $0 == .f32 }
     }
 }
