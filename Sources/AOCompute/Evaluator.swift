@@ -229,7 +229,7 @@ public final class Evaluator: @unchecked Sendable {
             group.enter()
             let t = Thread { [self] in
                 let r: Result<[EvaluationResult], ComputeError>
-                do { r = .success(try self.evaluate(process: job.0, module: job.1, messages: job.2)) } catch { r = .failure(error) }
+                do { r = .success(try self.evaluate(process: job.0, module: job.1, messages: job.2)) } catch { r = .failure((error as? ComputeError) ?? .store("\(error)")) }
                 results.set(i, r)
                 group.leave()
             }

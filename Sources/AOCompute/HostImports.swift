@@ -19,7 +19,7 @@ enum HostImports {
 
     /// Minimum parameter count per canonical name (the host reads that many); the result arity is checked too.
     static let shapes: [String: (params: Int, results: Int)] = [
-        "abort": (0, 0), "_abort_js": (0, 0), "__assert_fail": (4, 0), "_dlopen_js": (1, 1), "_dlsym_js": (3, 1),
+        "abort": (0, 0), "_abort_js": (0, 0), "__assert_fail": (4, 0), "_dlopen_js": (1, 1), "_dlsym_js": (2, 1),
         "_dlinit": (1, 0),
         "getTempRet0": (0, 1), "setTempRet0": (1, 0),
         "strftime": (4, 1), "system": (1, 1), "_emscripten_system": (1, 1), "exit": (1, 0),
@@ -68,7 +68,9 @@ enum HostImports {
             return type.results.count <= 1
         }
         guard let shape = shapes[canonical] else { return false }
-        return type.parameters.count >= shape.params && type.results.count == shape.results
+        // emscripten before 3.1.x declared `emscripten_memcpy_big` as returning `dest` (Debian's 3.1.6 still does).
+        let resultsOK = type.results.count == shape.results || (canonical == "emscripten_memcpy_big" && type.results.count == 1)
+        return type.parameters.count >= shape.params && resultsOK
             && type.parameters.allSatisfy { $0 == .i32 || $0 == .i64 || $0 == .f64 || $0 == .f32 }
     }
 }

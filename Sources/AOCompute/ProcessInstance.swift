@@ -544,7 +544,7 @@ final class ProcessInstance {
                         (m.baseAddress! + dst).copyMemory(from: m.baseAddress! + src, byteCount: n)
                     }
                 }
-                return .none
+                return .int(Int64(dst))
             }
         case "_tzset_js":
             return { [unowned self] p in try self.tzset(p); return .none }

@@ -105,7 +105,7 @@ public final class ProcessRunner {
     /// stdout/stderr the last message wrote (logged by callers; never part of a result).
     public var lastConsole: [UInt8] { instance.console }
     /// Rebase when the replay since the base costs more than this many times the last snapshot's copy.
-    public var rebaseFactor: UInt64 = 8
+    public var rebaseFactor: UInt64 = 16
 
     /// Starts a process from a fresh instance (start-up run), or from `image` (a checkpoint or `--memory-in`).
     public init(module: ProcessModule, limits: ProcessLimits = ProcessLimits(), options: EngineOptions = .default,

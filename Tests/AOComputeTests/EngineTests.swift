@@ -92,8 +92,15 @@ import Testing
         for _ in 0..<3 { _ = a.evaluate(message: "i", env: "{}") }
         let module = a.module
         let cp = Checkpoint(slot: 2, moduleHash: module.hash, image: a.snapshot(), computeNanoseconds: 0)
-        let decoded = try Checkpoint.decode(try cp.encoded())
+        let encoded = try cp.encoded()
+        let decoded = try Checkpoint.decode(encoded)
         #expect(decoded.memoryHash == cp.memoryHash)
+        for offset in [9, 60, encoded.count - 3] {
+            var corrupt = encoded
+            corrupt[offset] ^= 0x5A
+            #expect(throws: ComputeError.self) { try Checkpoint.decode(corrupt) }
+        }
+        #expect(throws: ComputeError.self) { try Checkpoint.decode(Array(encoded.prefix(100))) }
         #expect(decoded.slot == 2)
         let b = try ProcessRunner(module: module, image: decoded.image)
         #expect(a.evaluate(message: "i", env: "{}").output == .number(4))

@@ -129,7 +129,7 @@ enum TestModules {
               (return \#(c(80700)))))
             (if (i32.eq (local.get $c) (i32.const 100)) (then (return (call $number (i32.trunc_f64_s (call $date))))))
             (if (i32.eq (local.get $c) (i32.const 117)) (then \#(usegasBody) (return (call $number (i32.const 0)))))
-            (if (i32.eq (local.get $c) (i32.const 109)) (then (return (call $number (\#(memory64 ? "i32.wrap_i64 " : "")(memory.size))))))
+            (if (i32.eq (local.get $c) (i32.const 109)) (then (return (call $number \#(memory64 ? "(i32.wrap_i64 (memory.size))" : "(memory.size)")))))
             \#(c(80900)))
         )
         """#
