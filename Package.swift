@@ -32,6 +32,8 @@ let package = Package(
                        providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: pure layers
         .target(name: "AOCore", dependencies: ["CSodium", "COpenSSL"], swiftSettings: settings),
@@ -45,9 +47,10 @@ let package = Package(
         .target(name: "AOTransportUV", dependencies: ["AOTransport", "AOCore", "CLibUV",
                                                       .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
-        .target(name: "AOCompute", dependencies: ["AOCore", "AOStore",
+        .target(name: "AOCompute", dependencies: ["AOCore", "AOStore", "CZlib",
                                                   .product(name: "WasmKit", package: "WasmKit"),
                                                   .product(name: "WAT", package: "WasmKit"),
+                                                  .product(name: "WasmParser", package: "WasmKit"),
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
 
@@ -86,7 +89,9 @@ let package = Package(
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
-        .testTarget(name: "AOComputeTests", dependencies: ["AOCompute", "AOCore", "AOStore"], swiftSettings: settings),
+        .testTarget(name: "AOComputeTests", dependencies: ["AOCompute", "AOCore", "AOStore",
+                                                          .product(name: "WAT", package: "WasmKit")],
+                    swiftSettings: settings),
         .testTarget(name: "AOSimulationTests", dependencies: ["AOSimulation"], swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
     ],

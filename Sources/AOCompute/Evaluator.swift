@@ -1,0 +1,252 @@
+import Foundation
+
+/// Where the evaluator keeps results and checkpoints. The node binds it to its LMDB `ContentStore`; tests use
+/// `MemoryComputeStore`. Implementations must be safe to call from several threads (different processes evaluate
+/// concurrently).
+public protocol ComputeStore: AnyObject, Sendable {
+    /// The encoded result of `slot`, or nil if not computed yet.
+    func result(process: String, slot: Int64) throws(ComputeError) -> [UInt8]?
+    func putResult(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError)
+    /// The highest checkpointed slot at or below `slot`, with the encoded checkpoint.
+    func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])?
+    func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError)
+}
+
+/// A `ComputeStore` in memory, for tests and the CLI.
+public final class MemoryComputeStore: ComputeStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [String: [Int64: [UInt8]]] = [:]
+    private var checkpoints: [String: [Int64: [UInt8]]] = [:]
+    public init() {}
+    public func result(process: String, slot: Int64) throws(ComputeError) -> [UInt8]? { lock.withLock { results[process]?[slot] } }
+    public func putResult(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
+        lock.withLock { results[process, default: [:]][slot] = encoded }
+    }
+    public func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])? {
+        lock.withLock {
+            guard let all = checkpoints[process], let best = all.keys.filter({ $0 <= slot }).max() else { return nil }
+            return (best, all[best]!)
+        }
+    }
+    public func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
+        lock.withLock { checkpoints[process, default: [:]][slot] = encoded }
+    }
+    public var checkpointCount: Int { lock.withLock { checkpoints.values.reduce(0) { $0 + $1.count } } }
+}
+
+/// When to save a checkpoint: every `everyMessages` messages or `everyComputeSeconds` of compute since the last one
+/// (and on `Evaluator.checkpointAll()`, which the node calls at shutdown).
+public struct CheckpointPolicy: Sendable, Equatable {
+    public var everyMessages: Int
+    public var everyComputeSeconds: Double
+    public init(everyMessages: Int = 1000, everyComputeSeconds: Double = 30) {
+        self.everyMessages = everyMessages
+        self.everyComputeSeconds = everyComputeSeconds
+    }
+}
+
+extension EvaluationResult {
+    /// Store encoding: the CLI JSON line plus the result hash and rollback flag.
+    public func encoded() -> [UInt8] {
+        guard case .object(var m) = json() else { return [] }
+        m.append(("ResultHash", .string(resultHash.map { String(format: "%02x", $0) }.joined())))
+        m.append(("RolledBack", .bool(rolledBack)))
+        var out: [UInt8] = []
+        JSONValue.object(m).write(into: &out)
+        return out
+    }
+
+    public init(encoded: [UInt8]) throws(ComputeError) {
+        guard let v = try? JSONValue.parse(bytes: encoded) else { throw .store("stored result is not JSON") }
+        let hex = v["ResultHash"]?.stringValue ?? ""
+        var hash: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex, let j = hex.index(i, offsetBy: 2, limitedBy: hex.endIndex), let b = UInt8(hex[i..<j], radix: 16) {
+            hash.append(b); i = j
+        }
+        self.init(output: v["Output"], messages: v["Messages"]?.arrayValue ?? [], spawns: v["Spawns"]?.arrayValue ?? [],
+                  assignments: v["Assignments"]?.arrayValue ?? [], error: v["Error"],
+                  gasUsed: UInt64(v["GasUsed"]?.numberValue ?? 0), resultHash: hash, rolledBack: v["RolledBack"] == .bool(true))
+    }
+}
+
+/// Computes a process's results slot by slot, on demand, from the nearest checkpoint.
+///
+/// One live `ProcessRunner` per process is kept between calls, so a process that receives messages one by one is
+/// evaluated in place. Different processes are evaluated concurrently (each under its own lock); the same process
+/// serialises. Results are cached by (process, slot) in the store; checkpoints are saved by the policy.
+public final class Evaluator: @unchecked Sendable {
+    public let store: any ComputeStore
+    public let options: EngineOptions
+    public let policy: CheckpointPolicy
+    let drive: (any WeaveDrive)?
+
+    final class Live {
+        let lock = NSLock()
+        var runner: ProcessRunner?
+        /// The slot whose state the runner holds (-1: after start-up).
+        var slot: Int64 = -1
+        var lastTimestamp: Int64 = 0
+        var messagesSinceCheckpoint = 0
+        var nanosAtCheckpoint: UInt64 = 0
+    }
+    private let lock = NSLock()
+    private var live: [String: Live] = [:]
+
+    public init(store: any ComputeStore, options: EngineOptions = .default, policy: CheckpointPolicy = CheckpointPolicy(),
+                drive: (any WeaveDrive)? = nil) {
+        self.store = store
+        self.options = options
+        self.policy = policy
+        self.drive = drive
+    }
+
+    private func liveState(_ process: String) -> Live {
+        lock.withLock {
+            if let l = live[process] { return l }
+            let l = Live(); live[process] = l; return l
+        }
+    }
+
+    /// The results of every message in `messages` (ordered by slot, contiguous), computing what is not cached.
+    /// Cron messages due between two scheduled messages are evaluated in between (their results are not cached).
+    public func evaluate(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage])
+        throws(ComputeError) -> [EvaluationResult]
+    {
+        guard let last = messages.last else { return [] }
+        var cached: [EvaluationResult] = []
+        for m in messages {
+            guard let bytes = try store.result(process: process.id, slot: m.slot) else { break }
+            cached.append(try EvaluationResult(encoded: bytes))
+        }
+        if cached.count == messages.count { return cached }
+        let l = liveState(process.id)
+        l.lock.lock(); defer { l.lock.unlock() }
+        try position(l, process: process, module: module, atOrBelow: messages[cached.count].slot - 1)
+        let crons: CronSchedule
+        do { crons = try CronSchedule(processTags: process.tags) } catch { throw .invalidInput("\(error)") }
+        let env = process.envJSON
+        var results: [EvaluationResult] = []
+        for m in messages {
+            if m.slot <= l.slot {
+                guard let bytes = try store.result(process: process.id, slot: m.slot) else {
+                    throw .store("result of slot \(m.slot) missing below the live state at \(l.slot)")
+                }
+                results.append(try EvaluationResult(encoded: bytes))
+                continue
+            }
+            guard m.slot == l.slot + 1 else { throw .invalidInput("slot \(m.slot) does not follow \(l.slot)") }
+            let runner = l.runner!
+            if l.slot >= 0 {
+                for cron in crons.messagesBetween(process: process, leftTimestamp: l.lastTimestamp, rightTimestamp: m.timestamp,
+                                                  blockHeight: m.blockHeight) {
+                    _ = runner.evaluate(message: cron.serialized(), env: env)
+                }
+            }
+            let r = runner.evaluate(message: m.json().serialized(), env: env)
+            try store.putResult(process: process.id, slot: m.slot, r.encoded())
+            results.append(r)
+            l.slot = m.slot
+            l.lastTimestamp = m.timestamp
+            l.messagesSinceCheckpoint += 1
+            let computeSince = Double(runner.computeNanoseconds &- l.nanosAtCheckpoint) / 1e9
+            if l.messagesSinceCheckpoint >= policy.everyMessages || computeSince >= policy.everyComputeSeconds {
+                try saveCheckpoint(l, process: process.id, module: module)
+            }
+        }
+        _ = last
+        return results
+    }
+
+    /// Brings the live runner to the state after `slot` or the nearest state below it (a checkpoint, or start-up).
+    private func position(_ l: Live, process: ProcessDefinition, module: ProcessModule, atOrBelow slot: Int64) throws(ComputeError) {
+        if l.runner != nil, l.slot <= slot { return }
+        if let (cpSlot, bytes) = try store.checkpoint(process: process.id, atOrBelow: slot) {
+            let cp = try Checkpoint.decode(bytes)
+            guard cp.moduleHash == module.hash else { throw .invalidCheckpoint("checkpoint of slot \(cpSlot) is for another module") }
+            l.runner = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: cp.image)
+            l.slot = cpSlot
+            l.lastTimestamp = cp.lastTimestamp
+        } else {
+            l.runner = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive)
+            l.slot = -1
+            l.lastTimestamp = process.timestamp
+        }
+        l.messagesSinceCheckpoint = 0
+        l.nanosAtCheckpoint = l.runner!.computeNanoseconds
+    }
+
+    private func saveCheckpoint(_ l: Live, process: String, module: ProcessModule) throws(ComputeError) {
+        guard let runner = l.runner else { return }
+        var cp = Checkpoint(slot: l.slot, moduleHash: module.hash, image: runner.snapshot(), computeNanoseconds: runner.computeNanoseconds)
+        cp.lastTimestamp = l.lastTimestamp
+        try store.putCheckpoint(process: process, slot: l.slot, try cp.encoded())
+        l.messagesSinceCheckpoint = 0
+        l.nanosAtCheckpoint = runner.computeNanoseconds
+    }
+
+    /// Saves a checkpoint of every live process (the node calls this at shutdown).
+    public func checkpointAll(modules: [String: ProcessModule]) throws(ComputeError) {
+        let all = lock.withLock { live }
+        for (pid, l) in all {
+            guard let module = modules[pid] else { continue }
+            l.lock.lock(); defer { l.lock.unlock() }
+            if l.slot >= 0, l.messagesSinceCheckpoint > 0 { try saveCheckpoint(l, process: pid, module: module) }
+        }
+    }
+
+    /// Drops the live runner of `process` (the next evaluation resumes from the nearest checkpoint).
+    public func evict(process: String) { lock.withLock { _ = live.removeValue(forKey: process) } }
+
+    /// The memory state hash of the live state of `process` and its slot.
+    public func stateHash(process: String) -> (slot: Int64, hash: [UInt8])? {
+        let l = liveState(process)
+        l.lock.lock(); defer { l.lock.unlock() }
+        guard let r = l.runner else { return nil }
+        return (l.slot, r.snapshot().stateHash())
+    }
+
+    /// Evaluates `message` (a dry-run body: no Epoch/Nonce/Hash-Chain, `Read-Only: true`) on a copy of the state
+    /// after `messages` (which are evaluated first if needed). Nothing is stored; the live state is unchanged.
+    public func dryRun(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage],
+                       message: ScheduledMessage) throws(ComputeError) -> EvaluationResult {
+        _ = try evaluate(process: process, module: module, messages: messages)
+        let l = liveState(process.id)
+        l.lock.lock(); defer { l.lock.unlock() }
+        try position(l, process: process, module: module, atOrBelow: messages.last?.slot ?? -1)
+        let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: l.runner!.snapshot())
+        return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
+    }
+
+    /// Evaluates several processes at once, each on its own thread (with a native stack large enough for deep
+    /// `invoke_*` nesting), and returns their results in the order given.
+    public func evaluateConcurrently(_ jobs: [(ProcessDefinition, ProcessModule, [ScheduledMessage])])
+        -> [Result<[EvaluationResult], ComputeError>]
+    {
+        let results = ResultBox(count: jobs.count)
+        let group = DispatchGroup()
+        for (i, job) in jobs.enumerated() {
+            group.enter()
+            let t = Thread { [self] in
+                let r: Result<[EvaluationResult], ComputeError>
+                do { r = .success(try self.evaluate(process: job.0, module: job.1, messages: job.2)) } catch { r = .failure((error as? ComputeError) ?? .store("\(error)")) }
+                results.set(i, r)
+                group.leave()
+            }
+            t.stackSize = Evaluator.threadStackBytes
+            t.start()
+        }
+        group.wait()
+        return results.values.map { $0! }
+    }
+
+    /// Native stack of evaluation threads: 512 nested `invoke_*` calls, each a few KiB of interpreter frames.
+    public static let threadStackBytes = 64 << 20
+
+    final class ResultBox: @unchecked Sendable {
+        let lock = NSLock()
+        var values: [Result<[EvaluationResult], ComputeError>?]
+        init(count: Int) { values = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ r: Result<[EvaluationResult], ComputeError>) { lock.withLock { values[i] = r } }
+    }
+}

@@ -1,0 +1,89 @@
+import Testing
+@testable import AOCompute
+
+@Suite struct EvaluatorTests {
+    static func process(_ id: String, tags: [ComputeTag] = []) -> ProcessDefinition {
+        ProcessDefinition(id: id, owner: "OWNER", tags: tags, moduleID: "MODULE", moduleOwner: "MOD-OWNER", moduleTags: [],
+                          timestamp: 1_700_000_000_000, blockHeight: 1000)
+    }
+
+    static func messages(_ pid: String, _ data: [String], from slot: Int64 = 0) -> [ScheduledMessage] {
+        data.enumerated().map { i, d in
+            ScheduledMessage(slot: slot + Int64(i), timestamp: 1_700_000_000_000 + Int64(i) * 1000, blockHeight: 1000,
+                             hashChain: "HC\(i)", id: "MSG\(slot + Int64(i))", owner: "USER", target: pid, data: d,
+                             tags: [ComputeTag("Action", "Eval"), ComputeTag("From", "spoof")])
+        }
+    }
+
+    @Test func messageAndEnvObjectsHaveTheCUShape() throws {
+        let m = ScheduledMessage(slot: 5, epoch: 0, timestamp: 17, blockHeight: 1393008, hashChain: "H", id: "I", signature: "S",
+                                 owner: "MU", target: "P", anchor: "A", data: "D",
+                                 tags: [ComputeTag("From-Process", "PARENT"), ComputeTag("Owner", "x"), ComputeTag("Action", "Ping")])
+        #expect(m.json().serialized() == #"{"Id":"I","Signature":"S","Data":"D","Owner":"MU","Target":"P","Anchor":"A","From":"PARENT","Forwarded-By":"MU","Tags":[{"name":"From-Process","value":"PARENT"},{"name":"Action","value":"Ping"}],"Epoch":0,"Nonce":5,"Timestamp":17,"Block-Height":1393008,"Hash-Chain":"H","Cron":false,"Read-Only":false}"#)
+        let p = Self.process("P", tags: [ComputeTag("Name", "n")])
+        #expect(p.envJSON == #"{"Process":{"Id":"P","Owner":"OWNER","Tags":[{"name":"Name","value":"n"}]},"Module":{"Id":"MODULE","Owner":"MOD-OWNER","Tags":[]}}"#)
+    }
+
+    @Test func resultsAreCachedAndResumeFromCheckpoint() throws {
+        let module = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)
+        let store = MemoryComputeStore()
+        let ev = Evaluator(store: store, policy: CheckpointPolicy(everyMessages: 2, everyComputeSeconds: 1e9))
+        let p = Self.process("P1")
+        let msgs = Self.messages("P1", ["i", "i", "e", "i", "i"])
+        let first = try ev.evaluate(process: p, module: module, messages: Array(msgs[0..<3]))
+        #expect(first.map(\.output) == [.number(1), .number(2), nil])
+        #expect(first[2].error == .string("boom"))
+        #expect(store.checkpointCount == 1)
+        // A fresh evaluator on the same store: slots 0-2 come from the cache, 3-4 resume from the slot-1 checkpoint.
+        let again = Evaluator(store: store, policy: CheckpointPolicy(everyMessages: 2, everyComputeSeconds: 1e9))
+        let all = try again.evaluate(process: p, module: module, messages: msgs)
+        #expect(all.map(\.output) == [.number(1), .number(2), nil, .number(3), .number(4)])
+        // An uninterrupted run ends in the same state.
+        let straight = Evaluator(store: MemoryComputeStore(), policy: CheckpointPolicy(everyMessages: 1000))
+        _ = try straight.evaluate(process: p, module: module, messages: msgs)
+        #expect(straight.stateHash(process: "P1")?.hash == again.stateHash(process: "P1")?.hash)
+        #expect(straight.stateHash(process: "P1")?.slot == 4)
+    }
+
+    @Test func dryRunLeavesStateUnchanged() throws {
+        let module = try ProcessModule(bytes: try TestModules.wasm64(), format: .wasm64)
+        let ev = Evaluator(store: MemoryComputeStore())
+        let p = Self.process("P2")
+        let msgs = Self.messages("P2", ["i", "i"])
+        _ = try ev.evaluate(process: p, module: module, messages: msgs)
+        let before = ev.stateHash(process: "P2")
+        let dry = try ev.dryRun(process: p, module: module, messages: msgs, message: Self.messages("P2", ["i"], from: 99)[0])
+        #expect(dry.output == .number(3))
+        #expect(ev.stateHash(process: "P2")?.hash == before?.hash)
+        let next = try ev.evaluate(process: p, module: module, messages: Self.messages("P2", ["i", "i", "i"]))
+        #expect(next.last?.output == .number(3))
+    }
+
+    @Test func differentProcessesEvaluateConcurrently() throws {
+        let m32 = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)
+        let m64 = try ProcessModule(bytes: try TestModules.wasm64(), format: .wasm64)
+        let ev = Evaluator(store: MemoryComputeStore())
+        let jobs = [(Self.process("A"), m32, Self.messages("A", ["i", "i", "i"])),
+                    (Self.process("B"), m64, Self.messages("B", ["i", "j", "i"])),
+                    (Self.process("C"), m32, Self.messages("C", ["t", "i"]))]
+        let results = ev.evaluateConcurrently(jobs)
+        #expect(try results[0].get().last?.output == .number(3))
+        #expect(try results[1].get().map(\.output) == [.number(1), .string("caught"), .number(2)])
+        #expect(try results[2].get().last?.output == .number(1))
+    }
+
+    @Test func cronIntervalsParseAndFireAsTheCUDoes() throws {
+        let tags = [ComputeTag("Cron-Interval", "2-seconds"), ComputeTag("Cron-Tag-Action", "Tick"),
+                    ComputeTag("Cron-Interval", "10-blocks"), ComputeTag("Cron-Tag-Action", "Block")]
+        let s = try CronSchedule(processTags: tags)
+        #expect(s.entries.map(\.value) == [2, 10])
+        #expect(s.entries[0].tags == [ComputeTag("Action", "Tick")])
+        #expect(throws: CronSchedule.ParseError.self) { try CronSchedule(processTags: [ComputeTag("Cron-Tag-X", "y")]) }
+        #expect(throws: CronSchedule.ParseError.self) { try CronSchedule(processTags: [ComputeTag("Cron-Interval", "500-ms")]) }
+        let p = Self.process("P", tags: tags)
+        // Origin 1_700_000_000 s; between +0 s and +5 s the 2 s cron fires at +2 and +4 (never at the origin).
+        let crons = s.messagesBetween(process: p, leftTimestamp: 1_700_000_000_000, rightTimestamp: 1_700_000_005_000, blockHeight: 7)
+        #expect(crons.map { $0["Timestamp"] } == [.number(1_700_000_002_000), .number(1_700_000_004_000)])
+        #expect(crons[0].serialized() == #"{"Owner":"OWNER","Target":"P","From":"OWNER","Tags":[{"name":"Action","value":"Tick"}],"Timestamp":1700000002000,"Block-Height":7,"Cron":true,"Read-Only":false}"#)
+    }
+}
