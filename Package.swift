@@ -70,7 +70,7 @@ let package = Package(
                           swiftSettings: settings),
 
         // MARK: tests (one test target per source target)
-        .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], swiftSettings: settings),
+        .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "AOStoreTests", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"], swiftSettings: settings),
         .testTarget(name: "AOTransportTests", dependencies: ["AOTransport", "AOCore"], swiftSettings: settings),
         .testTarget(name: "AOTransportUVTests", dependencies: ["AOTransportUV", "AOTransport", "AOCore"],
