@@ -94,6 +94,8 @@ public struct Checkpoint: Sendable, Equatable {
         let bitmap = Array(try r.take((pageCount + 7) / 8))
         let crcEnd = r.offset
         let crc = try r.u32()
+        // Check the header before trusting its sizes for allocations.
+        guard crc == Checkpoint.crc32(data[0..<crcEnd]) else { throw .invalidCheckpoint("header checksum mismatch") }
         let compressed = try r.blob()
         var bytes = [UInt8](repeating: 0, count: Int(byteCount))
         let present = bitmap.reduce(0) { $0 + $1.nonzeroBitCount }
@@ -109,7 +111,6 @@ public struct Checkpoint: Sendable, Equatable {
                 }
             }
         }
-        guard crc == Checkpoint.crc32(data[0..<crcEnd]) else { throw .invalidCheckpoint("header checksum mismatch") }
         // The pages are covered by zlib's adler32; the header and bitmap by the CRC above. Recomputing the SHA-256
         // of the whole memory here would double the restore time, so the stored memory hash is trusted.
         var cp = Checkpoint(slot: slot, moduleHash: moduleHash, memoryHash: memoryHash,

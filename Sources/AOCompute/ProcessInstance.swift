@@ -822,6 +822,8 @@ final class ProcessInstance {
         for i in 0..<iovcnt {
             let ptr = try loadPointer(iov + i * stride)
             let len = try loadPointer(iov + i * stride + stride / 2)
+            // Each iovec is bounds-checked, but 1024 of them could each name the whole memory.
+            guard len >= 0, data.count + len <= ComputeLimits.fileSystemBytesMax else { return 28 }
             data += try loadBytes(ptr, len)
         }
         if fd == 1 || fd == 2 {
@@ -843,6 +845,7 @@ final class ProcessInstance {
         guard var content = state.fileSystem.files[f.path] else { return 8 }
         guard state.fileSystem.totalBytes + data.count <= ComputeLimits.fileSystemBytesMax else { return 51 }  // ENOSPC
         if f.flags & 1024 != 0 { f.position = content.count }
+        guard f.position <= ComputeLimits.fileSystemBytesMax - data.count else { return 51 }  // ENOSPC
         if f.position > content.count { content += [UInt8](repeating: 0, count: f.position - content.count) }
         let end = f.position + data.count
         if end > content.count { content += [UInt8](repeating: 0, count: end - content.count) }
@@ -911,7 +914,7 @@ final class ProcessInstance {
         default: return 28
         }
         let pos = base + offset
-        guard pos >= 0, pos <= Int64(ComputeLimits.fileSystemBytesMax) * 1024 else { return 28 }
+        guard pos >= 0, pos <= Int64(ComputeLimits.fileSystemBytesMax) else { return 28 }
         f.position = Int(pos)
         state.fileSystem.openFiles[fd] = f
         try store64(out, UInt64(pos))
