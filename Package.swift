@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),  // NIOCore for AOHTTP (already under Hummingbird)
     ],
     targets: [
         // MARK: C libraries (system packages via pkg-config; ./bootstrap installs them)
@@ -61,6 +63,13 @@ let package = Package(
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
+        // MARK: HTTP API (AO MU/SU/CU-compatible routes over the NodeQueries protocol; see docs/HTTP-API.md)
+        .target(name: "AOHTTP", dependencies: ["AOCore",
+                                               .product(name: "Hummingbird", package: "hummingbird"),
+                                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                                               .product(name: "NIOCore", package: "swift-nio"),
+                                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: settings),
         .executableTarget(name: "aonode", dependencies: ["AONodeCLI"], swiftSettings: settings),
         .executableTarget(name: "ao-sim", dependencies: ["AOSimulation",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -77,6 +86,10 @@ let package = Package(
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOComputeTests", dependencies: ["AOCompute", "AOCore", "AOStore"], swiftSettings: settings),
         .testTarget(name: "AOSimulationTests", dependencies: ["AOSimulation"], swiftSettings: settings),
+        .testTarget(name: "AOHTTPTests", dependencies: ["AOHTTP", "AOCore",
+                                                        .product(name: "Hummingbird", package: "hummingbird"),
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird")],
+                    swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
     ],
     swiftLanguageModes: languageModes
