@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),  // NIOCore for AOHTTP (already under Hummingbird)
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),  // AOHTTPTests' client
     ],
     targets: [
         // MARK: C libraries (system packages via pkg-config; ./bootstrap installs them)
@@ -88,7 +89,8 @@ let package = Package(
         .testTarget(name: "AOSimulationTests", dependencies: ["AOSimulation"], swiftSettings: settings),
         .testTarget(name: "AOHTTPTests", dependencies: ["AOHTTP", "AOCore",
                                                         .product(name: "Hummingbird", package: "hummingbird"),
-                                                        .product(name: "HummingbirdTesting", package: "hummingbird")],
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                        .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
     ],

@@ -103,7 +103,7 @@ public enum AOShapes {
     }
 
     /// `GET /processes/{process}`: AO's `ProcessInner`; `timestamp` a **number**, `block` a padded **string**.
-    public static func processInfo(_ p: ProcessInfo) -> JSONValue {
+    public static func processInfo(_ p: ProcessDetails) -> JSONValue {
         let v = p.process
         return .object([
             ("process_id", .string(v.id.base64URL)),

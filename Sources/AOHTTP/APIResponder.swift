@@ -150,6 +150,16 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
             r.headers[.allow] = allowed.joined(separator: ", ")
             return r
         case .route(let route):
+            switch route {
+            case .submit, .dryRun, .graphql: break  // they read their body under their own limit
+            default:
+                // No other route reads a body; a big one is refused rather than drained.
+                if let declared = request.headers[.contentLength].flatMap(Int.init), declared > HTTPLimits.otherBodyBytesMax {
+                    context.channel.close(mode: .input, promise: nil)
+                    throw APIError.bodyTooLarge(limit: HTTPLimits.otherBodyBytesMax)
+                }
+                if request.headers[.transferEncoding] != nil { context.channel.close(mode: .input, promise: nil) }
+            }
             return try await handle(route, request: request, query: query, context: context)
         }
     }

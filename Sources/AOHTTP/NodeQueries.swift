@@ -51,7 +51,7 @@ public protocol NodeQueries: Sendable {
 
     /// `GET /processes/{process}`: the process item and its nonce-0 assignment's timestamp and height.
     /// `nil` when the process is not known.
-    func processInfo(process: ProcessID) async throws -> ProcessInfo?
+    func processInfo(process: ProcessID) async throws -> ProcessDetails?
 
     // MARK: CU reads
 
@@ -280,7 +280,7 @@ public struct AssignmentPage: Sendable, Equatable {
 }
 
 /// `GET /processes/{process}`: AO's `ProcessInner`.
-public struct ProcessInfo: Sendable, Equatable {
+public struct ProcessDetails: Sendable, Equatable {
     public var process: DataItemView
     /// The nonce-0 assignment's `Timestamp` (a number on the wire).
     public var timestamp: UInt64
