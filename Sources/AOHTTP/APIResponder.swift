@@ -16,9 +16,11 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
     let logger: Logger
     let submitLimiter: RateLimiter?
     let dryRunLimiter: RateLimiter?
+    let counters: HTTPCounters
 
-    init(queries: Queries, settings: HTTPServerSettings, logger: Logger) {
+    init(queries: Queries, settings: HTTPServerSettings, logger: Logger, counters: HTTPCounters) {
         self.queries = queries
+        self.counters = counters
         self.settings = settings
         self.logger = logger
         submitLimiter = settings.submitRateLimit.map { RateLimiter(settings: $0) }
@@ -30,20 +32,35 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
     static var drainBytesMax: Int { 64 * 1024 }
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        var response: Response
+        var response = Response(status: .internalServerError)
+        var failure: APIError? = nil
+        let matched = Route.match(method: request.method.rawValue, path: request.uri.path)
         do {
             response = try await route(request, context: context)
         } catch let error as APIError {
-            if error.status >= 500 { logger.info("http error", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"]) }
-            response = errorResponse(error)
+            failure = error
         } catch let error as NodeQueryError {
-            response = errorResponse(.from(error))
+            failure = .from(error)
         } catch is CancellationError {
-            response = errorResponse(.timedOut)
+            failure = .timedOut
         } catch {
             logger.warning("node query failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
-            response = errorResponse(.internalError)
+            failure = .internalError
         }
+        if let failure {
+            if failure.status >= 500 {
+                logger.info("http error", metadata: ["http.path": "\(request.uri.path)", "error": "\(failure)"])
+            }
+            response = errorResponse(failure)
+        }
+        let routeName: String
+        switch matched {
+        case .route(let r): routeName = r.name
+        case .methodNotAllowed: routeName = "method_not_allowed"
+        case .notFound: routeName = "unmatched"
+        }
+        counters.count(route: routeName, status: response.status.code,
+                       errorCode: failure?.code ?? (response.status.code == 405 ? "method_not_allowed" : nil))
         if let origin = settings.corsAllowOrigin { response.headers[.accessControlAllowOrigin] = origin }
         if request.method == .head {
             response.body = ResponseBody()
@@ -263,11 +280,11 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
             return try await graphql(body)
 
         case .health:
-            let report = await queries.health()
+            let report = try await node { await q.health() }
             return json(AOShapes.health(report), status: report.healthy ? 200 : 503)
 
         case .metrics:
-            let text = await queries.metricsText()
+            let text = try await node { await q.metricsText() } + counters.prometheusText
             return bytes(Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
 
         case .peers:

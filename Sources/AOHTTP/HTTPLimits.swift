@@ -56,7 +56,7 @@ public enum HTTPLimits {
     public static let graphqlFirstDefault = 10
     public static let graphqlFirstMax = 100
 
-    /// Length of the `Retry-After` answer is whole seconds, at least 1 (RFC 9110).
+    /// `Retry-After` is sent in whole seconds (RFC 9110 delay-seconds), never 0: a client told "0" retries at once.
     public static let retryAfterSecondsMin = 1
     /// Clients whose token buckets the rate limiter remembers. Past this, idle (full) buckets are dropped first,
     /// then the least recently seen: memory stays bounded even under a flood of source addresses.

@@ -63,11 +63,13 @@ public struct AOHTTPServer<Queries: NodeQueries>: Sendable {
     public let settings: HTTPServerSettings
     let api: APIResponder<Queries>
     let logger: Logger
+    /// Answers per route and status, errors per code; also appended to `GET /metrics`.
+    public let counters = HTTPCounters()
 
     public init(queries: Queries, settings: HTTPServerSettings = .init(), logger: Logger = Logger(label: "aonode.http")) {
         self.settings = settings
         self.logger = logger
-        self.api = APIResponder(queries: queries, settings: settings, logger: logger)
+        self.api = APIResponder(queries: queries, settings: settings, logger: logger, counters: counters)
     }
 
     /// The Hummingbird application. `onListening` receives the bound port once the server accepts connections.

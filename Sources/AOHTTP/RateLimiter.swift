@@ -87,3 +87,43 @@ final class RateLimiter: Sendable {
         return table.withLock { $0.onRequest(client: client, nowNanoseconds: now) }
     }
 }
+
+/// Request counters of the HTTP layer: answers per (route, status) and errors per code. The node shell owns
+/// metrics (CONVENTIONS C14); `GET /metrics` appends these to the node's own text so bad input is counted, not
+/// only logged. Bounded: routes, statuses and codes are fixed sets.
+public final class HTTPCounters: Sendable {
+    private let state = Mutex<(answers: [String: UInt64], errors: [String: UInt64])>(([:], [:]))
+
+    public init() {}
+
+    func count(route: String, status: Int, errorCode: String?) {
+        state.withLock { s in
+            s.answers["\(route)|\(status)", default: 0] += 1
+            if let errorCode { s.errors[errorCode, default: 0] += 1 }
+        }
+    }
+
+    /// (route, status, count) in a stable order.
+    public var answers: [(route: String, status: Int, count: UInt64)] {
+        state.withLock { $0.answers }.sorted { $0.key < $1.key }.map { key, n in
+            let parts = key.split(separator: "|")
+            return (String(parts[0]), Int(parts[1]) ?? 0, n)
+        }
+    }
+
+    /// Errors per stable code, in a stable order.
+    public var errors: [(code: String, count: UInt64)] {
+        state.withLock { $0.errors }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Prometheus text exposition of both counters.
+    public var prometheusText: String {
+        var out = "# HELP aonode_http_responses_total HTTP answers by route and status.\n"
+        out += "# TYPE aonode_http_responses_total counter\n"
+        for a in answers { out += "aonode_http_responses_total{route=\"\(a.route)\",status=\"\(a.status)\"} \(a.count)\n" }
+        out += "# HELP aonode_http_errors_total HTTP error answers by stable error code.\n"
+        out += "# TYPE aonode_http_errors_total counter\n"
+        for e in errors { out += "aonode_http_errors_total{code=\"\(e.code)\"} \(e.count)\n" }
+        return out
+    }
+}

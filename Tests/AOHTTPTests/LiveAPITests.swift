@@ -301,6 +301,12 @@ import Testing
             #expect(limited.header("Retry-After") == "2")  // one token every 2 s
             // only POST / is limited
             #expect(try await live.get("/timestamp").status == 200)
+            // refusals are counted and exposed next to the node's own metrics
+            let metrics = try await live.get("/metrics").text
+            #expect(metrics.contains("aonode_slots_total 3"))
+            #expect(metrics.contains("aonode_http_errors_total{code=\"rate_limited\"} 1\n"))
+            #expect(metrics.contains("aonode_http_responses_total{route=\"submit\",status=\"202\"} 3\n"))
+            #expect(metrics.contains("aonode_http_responses_total{route=\"submit\",status=\"429\"} 1\n"))
         }
         #expect(node.record.submitted.count == 3)
     }
