@@ -1,6 +1,8 @@
 import AOCore
 import AOHTTP
 import Foundation
+import HummingbirdTesting
+import Logging
 import Testing
 
 /// Every route over real HTTP (AsyncHTTPClient -> Hummingbird on 127.0.0.1) against `ScriptedNode`: the JSON values,
@@ -565,6 +567,35 @@ import Testing
             let r = try await live.get("/timestamp?process-id=\(ScriptedNode.stuckProcess.base64URL)")
             #expect(r.status == 503 && r.errorCode == "timed_out" && r.header("Retry-After") == "1")
             #expect(ContinuousClock.now - start < .seconds(6))  // the node call ignores cancellation and takes 10 s
+        }
+    }
+}
+
+@Suite struct HarnessAndBodylessRouteTests {
+    /// The same server through HummingbirdTesting's own live harness (AsyncHTTPClient against an ephemeral port):
+    /// `application(onListening:)` is what the node shell will hand to its ServiceGroup.
+    @Test func hummingbirdTestingHarness() async throws {
+        var logger = Logger(label: "aohttp.test")
+        logger.logLevel = .critical
+        let server = AOHTTPServer(queries: ScriptedNode(), settings: testSettings(), logger: logger)
+        try await server.application().test(.ahc(.http)) { client in
+            let response = try await client.execute(uri: "/timestamp", method: .get)
+            #expect(response.status.code == 200)
+            let body = Array(response.body.readableBytesView)
+            #expect(try JSONValue.parse(body) == .object([("timestamp", "1711676638600"), ("block_height", "000001393008")]))
+            let missing = try await client.execute(uri: "/result/\(ScriptedNode.message1.base64URL)", method: .get)
+            #expect(missing.status.code == 400)
+        }
+    }
+
+    @Test func largeBodyOnABodylessRouteIsRefused() async throws {
+        try await withLiveServer { live in
+            let c = try RawConnection(port: live.port)
+            c.send("GET /timestamp HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+            let (bytes, closed, seconds) = await c.readUntilClosed(timeoutSeconds: 10)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 413") && text.contains("\"code\":\"body_too_large\""), "\(text)")
+            #expect(closed && seconds < 5)
         }
     }
 }
