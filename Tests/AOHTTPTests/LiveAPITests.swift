@@ -525,6 +525,8 @@ import Testing
             #expect(nowhere.status == 404 && nowhere.errorCode == "route_not_found")
             let deep = try await live.get("/a/b/c/d/e")
             #expect(deep.status == 404 && deep.errorCode == "route_not_found")
+            let head = try await live.request("HEAD", "/timestamp")
+            #expect(head.status == 200 && head.body.isEmpty)
             let preflight = try await live.request("OPTIONS", "/dry-run")
             #expect(preflight.status == 204 && preflight.header("Access-Control-Allow-Methods")?.contains("POST") == true)
         }
