@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "aonode", targets: ["aonode"]),
         .executable(name: "ao-sim", targets: ["ao-sim"]),
         .library(name: "AOCore", targets: ["AOCore"]),
+        .library(name: "AOTransport", targets: ["AOTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,16 +73,26 @@ let package = Package(
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
         .executableTarget(name: "aonode", dependencies: ["AONodeCLI"], swiftSettings: settings),
+        // The store's crash-test child and benchmark (scripts/bench/store); built by `swift test` for the crash test.
+        .executableTarget(name: "aonode-store-tool", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"],
+                          swiftSettings: settings),
         .executableTarget(name: "ao-sim", dependencies: ["AOSimulation",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: settings),
 
         // MARK: tests (one test target per source target)
-        .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], swiftSettings: settings),
+        .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "AOStoreTests", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"], swiftSettings: settings),
-        .testTarget(name: "AOTransportTests", dependencies: ["AOTransport", "AOCore"], swiftSettings: settings),
-        .testTarget(name: "AOTransportUVTests", dependencies: ["AOTransportUV", "AOTransport", "AOCore"],
+        .testTarget(name: "AOTransportTests", dependencies: ["AOTransport", "AOCore"],
+                    exclude: ["FailCases"],  // fuzz inputs, read from the source tree by FuzzRegressionTests
                     swiftSettings: settings),
+        .testTarget(name: "AOTransportUVTests", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
+                                                               .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: settings),
+        // Transport benchmark (scripts/bench/transport): two processes over loopback.
+        .executableTarget(name: "transport-bench", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
+                                                                  .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/TransportBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),

@@ -1,17 +1,20 @@
 import COpenSSL
 
-/// SHA-2 through OpenSSL's one-shot functions (hardware-accelerated where the CPU has SHA extensions).
+/// SHA-2 through OpenSSL's low-level digests (hardware-accelerated where the CPU has SHA extensions; see the note in
+/// `COpenSSL/shim.h` on why not the 3.0 one-shots).
 public enum SHA2 {
     public static func sha256<Bytes: RawBytesConvertible>(_ data: Bytes) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBytes { p in _ = SHA256(p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &out) }
-        return out
+        [UInt8](unsafeUninitializedCapacity: 32) { out, n in
+            data.withUnsafeBytes { p in aonode_sha256(p.baseAddress, p.count, out.baseAddress) }
+            n = 32
+        }
     }
 
     public static func sha384<Bytes: RawBytesConvertible>(_ data: Bytes) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 48)
-        data.withUnsafeBytes { p in _ = SHA384(p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &out) }
-        return out
+        [UInt8](unsafeUninitializedCapacity: 48) { out, n in
+            data.withUnsafeBytes { p in aonode_sha384(p.baseAddress, p.count, out.baseAddress) }
+            n = 48
+        }
     }
 }
 

@@ -1,1 +1,0 @@
-/// AOStore: the `ContentStore` protocol (the permaweb replica seam) and its in-memory double.

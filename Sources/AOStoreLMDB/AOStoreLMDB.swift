@@ -1,1 +1,0 @@
-/// AOStoreLMDB: the LMDB implementation of `ContentStore`; the only importer of CLMDB.

@@ -1,0 +1,600 @@
+import AOCore
+import AOStore
+import CLMDB
+import Foundation
+
+/// Options of an LMDB store. The defaults suit a node; tests shrink the map and turn growth off.
+public struct LMDBStoreOptions: Sendable {
+    /// Map size at creation (the map only reserves address space; the file grows with the data).
+    public var mapBytesInitial = 256 << 20
+    /// The map never grows past this: 1 TiB is well inside a 64-bit address space and beyond any disk we expect.
+    public var mapBytesMax = 1 << 40
+    /// When false, a full map is a `mapFull` error instead of a resize (tests; operators who cap the store).
+    public var growthAllowed = true
+    /// Opening an older format runs the registered migrations only when this is true; otherwise `migrationRequired`.
+    /// Migrations are explicit because they rewrite data: take a backup first (`aonode store backup`).
+    public var migrateOlderFormat = false
+    /// The format this build writes. Only tests change it (to exercise migration and refusal).
+    package var formatVersion: UInt32 = LMDBContentStore.currentFormatVersion
+    /// Migrations by the version they upgrade from (to `from + 1`). Only tests add to it today.
+    package var migrations: [UInt32: StoreMigration] = LMDBContentStore.migrations
+
+    public init() {}
+}
+
+/// One explicit format upgrade, run in the write transaction that also records the new version.
+package struct StoreMigration: Sendable {
+    package let apply: @Sendable (MigrationTransaction) throws(StoreError) -> Void
+    package init(apply: @escaping @Sendable (MigrationTransaction) throws(StoreError) -> Void) { self.apply = apply }
+}
+
+/// The raw tables as a migration sees them.
+package struct MigrationTransaction {
+    let txn: Transaction
+    let tables: [String: DBI]
+    package func get(table: String, key: [UInt8]) throws(StoreError) -> [UInt8]? {
+        guard let d = tables[table] else { throw .io("no table \(table)") }
+        do { return try txn.get(d, key).map { Array($0) } } catch { throw LMDBContentStore.mapError(error, "migration") }
+    }
+    package func put(table: String, key: [UInt8], value: [UInt8]) throws(StoreError) {
+        guard let d = tables[table] else { throw .io("no table \(table)") }
+        do { try txn.put(d, key, value) } catch { throw LMDBContentStore.mapError(error, "migration") }
+    }
+}
+
+/// The LMDB `ContentStore`: the node's permaweb replica in one environment at `<directory>/data.mdb`.
+///
+/// Tables (key → value; "seq" is the 8-byte big-endian ingest sequence, from 1):
+/// - `meta`: "format-version" → u32 BE, "next-sequence" → u64 BE, "item-bytes" → u64 BE
+/// - `items`: item id (32) → seq (8)
+/// - `body`: seq → item id (32) | raw item bytes (append-only: written with MDB_APPEND, pages filled once)
+/// - `owner`, `target`, `tag` (DUPSORT|DUPFIXED): owner address / target id / SHA-256 tag key (32) → seq, ...
+/// - `log`: process (32) | slot (8 BE) → assignment id (32) | message id (32)
+/// - `checkpoint`, `result`: process (32) | slot (8 BE) → blob
+/// - `kv`: namespace | 0x00 | key → value
+///
+/// Durability: every `write` is one LMDB transaction, committed with a sync (no MDB_NOSYNC / NOMETASYNC) before it
+/// returns. Concurrency: writes are serialised by a writer lock (one write transaction at a time, begun and ended in
+/// the same call); reads use pooled MDB_NOTLS read transactions and never wait for the writer. The map doubles when
+/// full, up to `mapBytesMax`, under an exclusive lock that waits for in-flight reads (lmdb.h: no active transaction
+/// during mdb_env_set_mapsize). See docs/STORE.md.
+public final class LMDBContentStore: ContentStore, @unchecked Sendable {
+    /// The format this build writes. 1: the tables above.
+    public static let currentFormatVersion: UInt32 = 1
+    /// Registered migrations (none yet: format 1 is the first).
+    static let migrations: [UInt32: StoreMigration] = [:]
+    /// Named databases; lmdb needs the count up front.
+    static let databaseCountMax: UInt32 = 16
+    /// Reset read transactions kept for reuse: more than our threads ever read at once, far below LMDB's 126 readers.
+    static let readPoolCountMax = 32
+
+    public let directory: String
+    let options: LMDBStoreOptions
+    private let env: Environment
+    private let registryKey: RegistryKey
+    private let meta, items, sequence, owner, target, tag, log, checkpoint, result, kv: DBI
+    private var tables: [String: DBI] {
+        ["meta": meta, "items": items, "body": sequence, "owner": owner, "target": target, "tag": tag, "log": log,
+         "checkpoint": checkpoint, "result": result, "kv": kv]
+    }
+
+    /// Held by the single writer for a whole transaction.
+    private let writerLock = NSLock()
+    /// Shared by every read transaction, exclusive while the map is resized or the environment closes.
+    private let mapLock: UnsafeMutablePointer<pthread_rwlock_t>
+    private let poolLock = NSLock()
+    private var readPool: [Transaction] = []
+    private var closed = false
+
+    /// Opens (creating if needed) the store in `directory`. Throws a typed error for a read-only or missing
+    /// directory, a corrupt or truncated file, a newer format, an older format without migration, or a second open
+    /// of the same environment in this process.
+    public init(directory: String, options: LMDBStoreOptions = LMDBStoreOptions()) throws(StoreError) {
+        self.directory = directory
+        self.options = options
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .permissionDenied("cannot create store directory \(directory): \(error.localizedDescription)")
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0 else { throw LMDBContentStore.errnoError(errno, "stat \(directory)") }
+        registryKey = RegistryKey(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        try EnvironmentRegistry.claim(registryKey, directory)
+        var envOrNil: Environment?
+        do {
+            // Fail before LMDB maps anything: a data file shorter than its meta pages promise would SIGBUS on read.
+            try LMDBContentStore.checkDataFile(directory)
+            envOrNil = try Environment(directory: directory, mapBytes: options.mapBytesInitial,
+                                       databaseCountMax: LMDBContentStore.databaseCountMax,
+                                       flags: UInt32(MDB_NOTLS | MDB_NORDAHEAD))
+        } catch let e as StoreError {
+            EnvironmentRegistry.release(registryKey); throw e
+        } catch let e as LMDBError {
+            EnvironmentRegistry.release(registryKey); throw LMDBContentStore.mapError(e, "open \(directory)")
+        } catch {
+            EnvironmentRegistry.release(registryKey); throw .io("open \(directory): \(error)")
+        }
+        env = envOrNil!
+        mapLock = .allocate(capacity: 1)
+        pthread_rwlock_init(mapLock, nil)
+        var opened: [DBI] = []
+        do {
+            try LMDBContentStore.checkTruncation(env, directory)
+            let t = try env.beginWrite()
+            do {
+                let dup = MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED
+                for (name, flags) in [("meta", MDB_CREATE), ("items", MDB_CREATE), ("body", MDB_CREATE),
+                                      ("owner", dup), ("target", dup), ("tag", dup), ("log", MDB_CREATE),
+                                      ("checkpoint", MDB_CREATE), ("result", MDB_CREATE), ("kv", MDB_CREATE)] {
+                    opened.append(try t.open(name, flags: flags))
+                }
+                try t.commit()
+            } catch { t.abort(); throw error }
+        } catch {
+            env.close(); EnvironmentRegistry.release(registryKey)
+            pthread_rwlock_destroy(mapLock); mapLock.deallocate()
+            throw LMDBContentStore.mapError(error, "open tables in \(directory)")
+        }
+        (meta, items, sequence, owner, target, tag, log, checkpoint, result, kv) =
+            (opened[0], opened[1], opened[2], opened[3], opened[4], opened[5], opened[6], opened[7], opened[8], opened[9])
+        do { try checkFormat() } catch { close(); throw error }
+    }
+
+    deinit {
+        close()
+        pthread_rwlock_destroy(mapLock)
+        mapLock.deallocate()
+    }
+
+    /// Closes the environment: waits for the writer and readers, then releases the registry entry. Idempotent.
+    public func close() {
+        writerLock.lock(); defer { writerLock.unlock() }
+        pthread_rwlock_wrlock(mapLock)
+        if !closed {
+            closed = true
+            poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+            env.close()
+            EnvironmentRegistry.release(registryKey)
+        }
+        pthread_rwlock_unlock(mapLock)
+    }
+
+    // MARK: - Format version
+
+    private func checkFormat() throws(StoreError) {
+        try writeTransaction { (t: Transaction) throws(StoreError) in
+            let found = try lmdb { () throws(LMDBError) in try t.get(meta, Keys.formatVersion).map { UInt32(SequenceKey.value($0)) } }
+            let want = options.formatVersion
+            guard let found else {
+                let empty = t.entryCount(items) == 0 && t.entryCount(meta) == 0 && t.entryCount(kv) == 0 && t.entryCount(log) == 0
+                guard empty else { throw .corrupt("\(directory) has data but no format version: not an aonode store") }
+                _ = try lmdb { () throws(LMDBError) in try t.put(meta, Keys.formatVersion, Self.u32(want)) }
+                return
+            }
+            if found == want { return }
+            if found > want {
+                throw .formatTooNew("\(directory) has store format \(found); this aonode reads format \(want) at most. Upgrade aonode.")
+            }
+            guard options.migrateOlderFormat else {
+                throw .migrationRequired("\(directory) has store format \(found), this aonode uses \(want): back it up, then open with migration allowed (--migrate)")
+            }
+            let mt = MigrationTransaction(txn: t, tables: tables)
+            for v in found..<want {
+                guard let m = options.migrations[v] else { throw .formatTooNew("no migration from store format \(v)") }
+                try m.apply(mt)
+            }
+            _ = try lmdb { () throws(LMDBError) in try t.put(meta, Keys.formatVersion, Self.u32(want)) }
+        }
+    }
+
+    // MARK: - Writes
+
+    @discardableResult
+    public func write(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
+        let envelopes = try validateItems(batch)
+        if batch.isEmpty { return WriteReceipt(items: []) }
+        // Index keys are computed before taking the writer lock: hashing is the costly part of indexing.
+        let tagKeys: [[[UInt8]]] = envelopes.map { e in
+            var keys: [[UInt8]] = []  // a repeated (name, value) indexes once; tags are few, a scan beats hashing
+            for t in e.tags { let k = IndexKey.tag(name: t.name, value: t.value); if !keys.contains(k) { keys.append(k) } }
+            return keys
+        }
+        return try writeTransaction { (t: Transaction) throws(StoreError) -> WriteReceipt in
+            try self.apply(batch, envelopes, tagKeys, t)
+        }
+    }
+
+    private func apply(_ batch: WriteBatch, _ envelopes: [DataItem], _ tagKeys: [[[UInt8]]],
+                       _ t: Transaction) throws(StoreError) -> WriteReceipt {
+        try lmdb { () throws -> WriteReceipt in
+            var next = try t.get(meta, Keys.nextSequence).map { SequenceKey.value($0) } ?? 1
+            var bytesTotal = try t.get(meta, Keys.itemBytes).map { SequenceKey.value($0) } ?? 0
+            var outcomes: [ItemWriteOutcome] = []
+            outcomes.reserveCapacity(envelopes.count)
+            for (i, env) in envelopes.enumerated() {
+                let raw = batch.items[i].bytes
+                let idKey = env.id.bytes
+                let seqKey = SequenceKey.bytes(next)
+                if try t.put(items, idKey, seqKey, flags: MDB_NOOVERWRITE) != nil {
+                    outcomes.append(.alreadyStored(env.id)); continue
+                }
+                // The body goes to the end of the append-only `body` table: pages filled once, written once.
+                let slot = try t.reserve(sequence, seqKey, count: 32 + raw.count, flags: MDB_APPEND)
+                idKey.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                raw.withUnsafeBytes { (slot.baseAddress! + 32).copyMemory(from: $0.baseAddress!, byteCount: raw.count) }
+                try t.put(owner, env.ownerAddress.bytes, seqKey)
+                if let target = env.target { try t.put(self.target, target.bytes, seqKey) }
+                for k in tagKeys[i] { try t.put(tag, k, seqKey) }
+                next += 1
+                bytesTotal += UInt64(raw.count)
+                outcomes.append(.stored(env.id))
+            }
+            try t.put(meta, Keys.nextSequence, SequenceKey.bytes(next))
+            try t.put(meta, Keys.itemBytes, SequenceKey.bytes(bytesTotal))
+            for e in batch.assignments {
+                let value = e.assignmentID.bytes + e.messageID.bytes
+                if let old = try t.put(log, Self.slotKey(e.process, e.slot), value, flags: MDB_NOOVERWRITE), !old.elementsEqual(value) {
+                    throw ConflictError(detail: "slot \(e.slot) of \(e.process) already holds assignment \(Base64URL.encode(Array(old.prefix(32))))")
+                }
+            }
+            for c in batch.checkpoints { try t.put(checkpoint, Self.slotKey(c.process, c.slot), c.bytes) }
+            for r in batch.results { try t.put(result, Self.slotKey(r.process, r.slot), r.bytes) }
+            for w in batch.keyValues {
+                switch w {
+                case .put(let ns, let key, let value): try t.put(kv, Self.kvKey(ns, key), value)
+                case .delete(let ns, let key): try t.delete(kv, Self.kvKey(ns, key))
+                case .deleteRange(let ns, let from, let to):
+                    let lo = Self.kvKey(ns, from), hi = to.map { Self.kvKey(ns, $0) }
+                    let prefix = Array(ns.utf8) + [0]
+                    let c = try t.cursor(kv); defer { c.close() }
+                    var at = try c.get(MDB_SET_RANGE, key: lo)
+                    while let (k, _) = at, k.starts(with: prefix), hi.map({ k.lexicographicallyPrecedes($0) }) ?? true {
+                        try c.deleteCurrent()
+                        at = try c.get(MDB_GET_CURRENT)
+                        if at == nil { break }
+                    }
+                }
+            }
+            return WriteReceipt(items: outcomes)
+        }
+    }
+
+    /// Runs `body` in the one write transaction, commits (with sync), and grows the map and retries on MDB_MAP_FULL.
+    private func writeTransaction<R>(_ body: (Transaction) throws(StoreError) -> R) throws(StoreError) -> R {
+        writerLock.lock(); defer { writerLock.unlock() }
+        guard !closed else { throw .closed("store \(directory) is closed") }
+        while true {
+            let t: Transaction
+            do { t = try env.beginWrite() } catch {
+                if error.code == LMDBError.mapResized { try adoptForeignMapSize(); continue }
+                throw Self.mapError(error, "begin write")
+            }
+            var result: R?
+            do { result = try body(t) } catch {
+                t.abort()
+                guard error.isSameKind(as: .mapFull("")) else { throw error }
+            }
+            if let result {
+                do { try t.commit(); return result } catch {   // commit frees the transaction, also on failure
+                    guard error.code == LMDBError.mapFull else { throw Self.mapError(error, "commit") }
+                }
+            }
+            try grow()
+        }
+    }
+
+    /// Doubles the map (bounded by `mapBytesMax`). Waits for in-flight readers; the writer lock is already held.
+    private func grow() throws(StoreError) {
+        let size = env.info.me_mapsize
+        guard options.growthAllowed, size < options.mapBytesMax else {
+            throw .mapFull("map of \(size) bytes is full in \(directory) (growth \(options.growthAllowed ? "reached mapBytesMax \(options.mapBytesMax)" : "disabled")); nothing of the batch was written")
+        }
+        let newSize = min(size * 2, options.mapBytesMax)
+        pthread_rwlock_wrlock(mapLock); defer { pthread_rwlock_unlock(mapLock) }
+        poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+        do { try env.setMapSize(newSize) } catch { throw Self.mapError(error, "grow map to \(newSize)") }
+    }
+
+    /// Another process grew the map: adopt its size (mdb_env_set_mapsize(0)) with no transaction active here.
+    private func adoptForeignMapSize() throws(StoreError) {
+        pthread_rwlock_wrlock(mapLock); defer { pthread_rwlock_unlock(mapLock) }
+        poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+        do { try env.setMapSize(0) } catch { throw Self.mapError(error, "adopt map size") }
+    }
+
+    // MARK: - Reads
+
+    /// Runs `body` in a short read transaction from the pool. Never waits for the writer.
+    func read<R>(_ body: (Transaction) throws(StoreError) -> R) throws(StoreError) -> R {
+        while true {
+            pthread_rwlock_rdlock(mapLock)
+            if closed { pthread_rwlock_unlock(mapLock); throw .closed("store \(directory) is closed") }
+            poolLock.lock()
+            let pooled = readPool.popLast()
+            poolLock.unlock()
+            var txn: Transaction
+            do {
+                if let pooled { txn = pooled; try txn.renew() } else { txn = try env.beginRead() }
+            } catch {
+                if let pooled { pooled.abort() }
+                pthread_rwlock_unlock(mapLock)
+                if error.code == LMDBError.mapResized { try adoptForeignMapSize(); continue }
+                throw Self.mapError(error, "begin read")
+            }
+            defer {
+                txn.reset()
+                poolLock.lock()
+                if readPool.count < Self.readPoolCountMax { readPool.append(txn) } else { txn.abort() }
+                poolLock.unlock()
+                pthread_rwlock_unlock(mapLock)
+            }
+            return try body(txn)
+        }
+    }
+
+    public func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]? {
+        let key = id.bytes
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in try body(t, key) }
+        }
+    }
+
+    public func item(_ id: MessageID) throws(StoreError) -> DataItem? {
+        guard let bytes = try itemBytes(id) else { return nil }
+        return try parseItem(bytes)
+    }
+
+    /// The raw bytes of item `idKey`: its sequence from `items`, then its body (id ‖ bytes) from `body`.
+    private func body(_ t: Transaction, _ idKey: [UInt8]) throws(LMDBError) -> [UInt8]? {
+        guard let seq = try t.get(items, idKey) else { return nil }
+        guard let b = try t.get(sequence, Array(seq)), b.count >= 32 else { throw LMDBError(code: MDB_CORRUPTED) }
+        return Array(b[32...])
+    }
+
+    public func hasItem(_ id: MessageID) throws(StoreError) -> Bool {
+        let key = id.bytes
+        return try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try t.get(items, key) != nil } }
+    }
+
+    /// Reads many items in one snapshot (one read transaction): cheaper per item than `itemBytes`.
+    public func itemBytes(_ ids: [MessageID]) throws(StoreError) -> [[UInt8]?] {
+        try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in try ids.map { (id) throws(LMDBError) in try body(t, id.bytes) } }
+        }
+    }
+
+    public func transactions(_ query: TransactionQuery) throws(StoreError) -> TransactionPage {
+        try query.validate()
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws in try QueryPlan(store: self, query: query, txn: t).run() }
+        }
+    }
+
+    public func assignment(process: ProcessID, slot: UInt64) throws(StoreError) -> ProcessLogEntry? {
+        let key = Self.slotKey(process, slot)
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in try t.get(log, key).map { Self.logEntry(process, slot, $0) } }
+        }
+    }
+
+    public func processLog(process: ProcessID, from: UInt64, through: UInt64, limit: Int) throws(StoreError) -> [ProcessLogEntry] {
+        let limit = try checkedLimit(limit)
+        return try scanSlots(log, process, from: from, through: through, limit: limit).map { Self.logEntry(process, $0.0, $0.1[...]) }
+    }
+
+    public func latestSlot(process: ProcessID) throws(StoreError) -> UInt64? {
+        try lastSlot(log, process, atOrBefore: .max)?.0
+    }
+
+    public func checkpoint(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? {
+        let key = Self.slotKey(process, slot)
+        return try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try t.get(checkpoint, key).map { Array($0) } } }
+    }
+
+    public func latestCheckpoint(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> SlotBlob? {
+        try lastSlot(checkpoint, process, atOrBefore: slot).map { SlotBlob(process: process, slot: $0.0, bytes: $0.1) }
+    }
+
+    public func result(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? {
+        let key = Self.slotKey(process, slot)
+        return try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try t.get(result, key).map { Array($0) } } }
+    }
+
+    public func value(namespace: String, key: [UInt8]) throws(StoreError) -> [UInt8]? {
+        let k = try IndexKey.keyValue(namespace: namespace, key: key)
+        return try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try t.get(kv, k).map { Array($0) } } }
+    }
+
+    public func values(namespace: String, from: [UInt8], limit: Int) throws(StoreError) -> [KeyValue] {
+        let limit = try checkedLimit(limit)
+        let lo = try IndexKey.keyValue(namespace: namespace, key: from)
+        let prefix = try IndexKey.namespaceBytes(namespace) + [0]
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in
+                let c = try t.cursor(kv); defer { c.close() }
+                var out: [KeyValue] = []
+                var at = try c.get(MDB_SET_RANGE, key: lo)
+                while let (k, v) = at, k.starts(with: prefix), out.count < limit {
+                    out.append(KeyValue(key: Array(k[prefix.count...]), value: Array(v)))
+                    at = try c.get(MDB_NEXT)
+                }
+                return out
+            }
+        }
+    }
+
+    public func statistics() throws(StoreError) -> StoreStatistics {
+        try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in
+                var s = StoreStatistics()
+                s.itemCount = t.entryCount(items)
+                s.itemBytes = Int(try t.get(meta, Keys.itemBytes).map { SequenceKey.value($0) } ?? 0)
+                s.processLogEntryCount = t.entryCount(log)
+                s.checkpointCount = t.entryCount(checkpoint)
+                s.resultCount = t.entryCount(result)
+                s.keyValueCount = t.entryCount(kv)
+                let info = env.info
+                s.mapBytesUsed = (info.me_last_pgno + 1) * env.pageBytes
+                s.mapBytesSize = info.me_mapsize
+                s.formatVersion = try t.get(meta, Keys.formatVersion).map { UInt32(SequenceKey.value($0)) } ?? 0
+                return s
+            }
+        }
+    }
+
+    /// Writes a consistent, compacted copy of the live store into `directory` (which must exist and hold no
+    /// data.mdb): LMDB's mdb_env_copy2 with MDB_CP_COMPACT, in one read transaction, while writes continue.
+    public func backup(toDirectory target: String) throws(StoreError) {
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: target, isDirectory: &isDir) {
+            do { try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true) } catch {
+                throw .permissionDenied("cannot create backup directory \(target): \(error.localizedDescription)")
+            }
+        } else if !isDir.boolValue {
+            throw .io("backup target \(target) is not a directory")
+        }
+        guard !FileManager.default.fileExists(atPath: target + "/data.mdb") else {
+            throw .io("backup target \(target) already holds a data.mdb; choose an empty directory")
+        }
+        pthread_rwlock_rdlock(mapLock); defer { pthread_rwlock_unlock(mapLock) }
+        guard !closed else { throw .closed("store \(directory) is closed") }
+        do { try env.copyCompacted(to: target) } catch { throw Self.mapError(error, "backup to \(target)") }
+    }
+
+    // MARK: - Slot tables
+
+    private func scanSlots(_ dbi: DBI, _ process: ProcessID, from: UInt64, through: UInt64, limit: Int) throws(StoreError) -> [(UInt64, [UInt8])] {
+        let lo = Self.slotKey(process, from), p = process.bytes
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in
+                let c = try t.cursor(dbi); defer { c.close() }
+                var out: [(UInt64, [UInt8])] = []
+                var at = try c.get(MDB_SET_RANGE, key: lo)
+                while let (k, v) = at, k.count == 40, k.starts(with: p), out.count < limit {
+                    let slot = SequenceKey.value(k[32...])
+                    if slot > through { break }
+                    out.append((slot, Array(v)))
+                    at = try c.get(MDB_NEXT)
+                }
+                return out
+            }
+        }
+    }
+
+    private func lastSlot(_ dbi: DBI, _ process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> (UInt64, [UInt8])? {
+        let p = process.bytes
+        return try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in
+                let c = try t.cursor(dbi); defer { c.close() }
+                // Position just past (process, slot), then step back one entry.
+                var at: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
+                if slot == .max {
+                    let next = Self.successor(p)
+                    at = try next.map { (n) throws(LMDBError) in try c.get(MDB_SET_RANGE, key: n) } ?? nil
+                } else {
+                    at = try c.get(MDB_SET_RANGE, key: Self.slotKey(process, slot + 1))
+                }
+                at = try at == nil ? c.get(MDB_LAST) : c.get(MDB_PREV)
+                guard let (k, v) = at, k.count == 40, k.starts(with: p) else { return nil }
+                return (SequenceKey.value(k[32...]), Array(v))
+            }
+        }
+    }
+
+    /// The smallest 32-byte key greater than every key starting with `p`, or nil when `p` is all 0xff.
+    static func successor(_ p: [UInt8]) -> [UInt8]? {
+        var s = p
+        var i = s.count - 1
+        while i >= 0 { if s[i] == 0xff { s[i] = 0; i -= 1 } else { s[i] += 1; return s } }
+        return nil
+    }
+
+    // MARK: - Helpers
+
+    static func slotKey(_ p: ProcessID, _ slot: UInt64) -> [UInt8] { p.bytes + SequenceKey.bytes(slot) }
+    static func kvKey(_ ns: String, _ key: [UInt8]) -> [UInt8] { Array(ns.utf8) + [0] + key }
+    static func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+    static func logEntry<C: Collection>(_ p: ProcessID, _ slot: UInt64, _ v: C) -> ProcessLogEntry where C.Element == UInt8, C.Index == Int {
+        let b = Array(v)
+        return ProcessLogEntry(process: p, slot: slot, assignmentID: MessageID(bytes: b[0..<32])!, messageID: MessageID(bytes: b[32..<64])!)
+    }
+
+    enum Keys {
+        static let formatVersion = Array("format-version".utf8)
+        static let nextSequence = Array("next-sequence".utf8)
+        static let itemBytes = Array("item-bytes".utf8)
+    }
+
+    // Internal table handles for the query planner.
+    var itemsDBI: DBI { items }
+    var sequenceDBI: DBI { sequence }
+    var ownerDBI: DBI { owner }
+    var targetDBI: DBI { target }
+    var tagDBI: DBI { tag }
+
+    /// Runs LMDB calls, translating their errors (and a slot conflict) to `StoreError`.
+    func lmdb<R>(_ body: () throws -> R) throws(StoreError) -> R {
+        do { return try body() } catch let e as ConflictError { throw .conflict(e.detail) } catch let e as StoreError {
+            throw e
+        } catch { throw Self.mapError(error, directory) }
+    }
+
+    static func mapError(_ error: Error, _ context: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        guard let e = error as? LMDBError else { return .io("\(context): \(error)") }
+        switch e.code {
+        case MDB_MAP_FULL: return .mapFull("\(context): \(e.message)")
+        case MDB_INVALID, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_VERSION_MISMATCH, MDB_BAD_TXN:
+            return .corrupt("\(context): \(e.message); the data file is damaged or not an LMDB file (restore from a backup)")
+        default: return errnoError(e.code, context)
+        }
+    }
+
+    static func errnoError(_ code: Int32, _ context: String) -> StoreError {
+        let text = String(cString: strerror(code))
+        switch code {
+        case EACCES, EPERM, EROFS: return .permissionDenied("\(context): \(text) (is the data directory writable?)")
+        case ENOSPC, EDQUOT: return .diskFull("\(context): \(text)")
+        default: return .io("\(context): \(String(cString: mdb_strerror(code)))")
+        }
+    }
+
+    /// Refuses a data file too short to hold LMDB's two meta pages, or whose meta pages claim more pages than the
+    /// file has: LMDB would map past the end and the process would die of SIGBUS on the first read.
+    static func checkDataFile(_ directory: String) throws(StoreError) {
+        let path = directory + "/data.mdb"
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }   // a new store
+        let size = Int(st.st_size)
+        if size == 0 { return }
+        guard size >= 2 * 4096 else { throw .corrupt("\(path) is truncated (\(size) bytes, less than LMDB's two meta pages)") }
+    }
+
+    static func checkTruncation(_ env: Environment, _ directory: String) throws(StoreError) {
+        let path = directory + "/data.mdb"
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        let needed = (env.info.me_last_pgno + 1) * env.pageBytes
+        guard Int(st.st_size) >= needed else {
+            throw .corrupt("\(path) is truncated: \(st.st_size) bytes, its meta page needs \(needed) (restore from a backup)")
+        }
+    }
+}
+
+struct ConflictError: Error { let detail: String }
+
+/// The process-wide registry of open environments, keyed by the directory's (device, inode): lmdb.h forbids opening
+/// the same environment twice in one process, whatever path spells it.
+struct RegistryKey: Hashable { let device: UInt64; let inode: UInt64 }
+enum EnvironmentRegistry {
+    nonisolated(unsafe) private static var open = Set<RegistryKey>()
+    private static let lock = NSLock()
+    static func claim(_ key: RegistryKey, _ path: String) throws(StoreError) {
+        lock.lock(); defer { lock.unlock() }
+        guard open.insert(key).inserted else {
+            throw .alreadyOpen("the store in \(path) is already open in this process; share that instance")
+        }
+    }
+    static func release(_ key: RegistryKey) { lock.lock(); open.remove(key); lock.unlock() }
+}

@@ -1,1 +1,0 @@
-/// AOTransport: the pure frame codec, the authenticated handshake and the `Transport` seam.

@@ -1,1 +1,0 @@
-/// AOTransportUV: the libuv TCP transport; the only importer of CLibUV.

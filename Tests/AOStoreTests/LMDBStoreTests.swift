@@ -1,0 +1,184 @@
+import AOCore
+import AOStore
+@testable import AOStoreLMDB
+import Foundation
+import Testing
+
+/// What only the LMDB store has: persistence, the open registry, the map, the format version, damaged files.
+@Suite("LMDB store")
+struct LMDBStoreTests {
+    let dir = temporaryDirectory("lmdb")
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+
+    @Test func persistsAcrossReopen() throws {
+        defer { cleanup() }
+        let items = (0..<10).map { Fixture.item(tags: [Tag("K", "\($0 % 2)")], data: "persist \($0)") }
+        do {
+            let store = try LMDBContentStore(directory: dir)
+            try store.put(items)
+            try store.write(WriteBatch(assignments: [ProcessLogEntry(process: Fixture.process(1), slot: 4, assignmentID: items[0].id, messageID: items[1].id)]))
+            store.close()
+        }
+        let store = try LMDBContentStore(directory: dir); defer { store.close() }
+        #expect(try store.itemBytes(items[7].id) == items[7].serialized())
+        #expect(try store.latestSlot(process: Fixture.process(1)) == 4)
+        #expect(try store.transactions(TransactionQuery(tags: [TagFilter("K", ["1"])])).ids == items.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.id).reversed())
+        // The sequence continues after a reopen: a new item pages as the newest.
+        let late = Fixture.item(data: "after reopen")
+        try store.put([late])
+        #expect(try store.transactions(TransactionQuery(first: 1)).ids == [late.id])
+        #expect(try store.statistics().formatVersion == LMDBContentStore.currentFormatVersion)
+    }
+
+    @Test func refusesASecondOpenInTheSameProcess() throws {
+        defer { cleanup() }
+        let store = try LMDBContentStore(directory: dir)
+        #expect(throws: StoreError.alreadyOpen("")) { try LMDBContentStore(directory: dir) }
+        #expect(throws: StoreError.alreadyOpen("")) { try LMDBContentStore(directory: dir + "/./") }  // another spelling
+        store.close()
+        #expect(throws: StoreError.closed("")) { try store.hasItem(Fixture.message(1)) }
+        let again = try LMDBContentStore(directory: dir)  // released on close
+        again.close()
+    }
+
+    @Test func fullMapIsATypedErrorWhenGrowthIsOff() throws {
+        defer { cleanup() }
+        var options = LMDBStoreOptions()
+        options.mapBytesInitial = 256 << 10
+        options.growthAllowed = false
+        let store = try LMDBContentStore(directory: dir, options: options); defer { store.close() }
+        var stored: [DataItem] = []
+        var failure: StoreError?
+        for n in 0..<100 {
+            let batch = (0..<10).map { Fixture.item(data: String(repeating: "x", count: 2000) + "\(n)-\($0)") }
+            do { try store.put(batch); stored += batch } catch let e as StoreError { failure = e; break }
+        }
+        #expect(failure == .mapFull(""))
+        #expect(!stored.isEmpty)
+        // Everything committed before stays readable, and the store keeps working for reads.
+        for i in stored { #expect(try store.hasItem(i.id)) }
+        #expect(try store.statistics().itemCount == stored.count)
+    }
+
+    @Test func mapGrowsOnItsOwnWhileReadersRead() throws {
+        defer { cleanup() }
+        var options = LMDBStoreOptions()
+        options.mapBytesInitial = 128 << 10
+        let store = try LMDBContentStore(directory: dir, options: options); defer { store.close() }
+        let first = Fixture.item(data: "first")
+        try store.put([first])
+        let shared = ReaderState()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            while !shared.stop { if (try? store.itemBytes(first.id)) != first.serialized() { shared.errors += 1 }; shared.reads += 1 }
+            done.signal()
+        }.start()
+        for n in 0..<40 { try store.put((0..<25).map { Fixture.item(data: String(repeating: "g", count: 1500) + "\(n)/\($0)") }) }
+        shared.stop = true
+        done.wait()
+        #expect(shared.errors == 0)
+        #expect(shared.reads > 0)
+        let stats = try store.statistics()
+        #expect(stats.itemCount == 1001)
+        #expect(stats.mapBytesSize > 128 << 10)
+        #expect(stats.mapBytesUsed <= stats.mapBytesSize)
+    }
+
+    @Test func newerFormatIsRefusedOlderIsMigratedExplicitly() throws {
+        defer { cleanup() }
+        let item = Fixture.item(data: "v1")
+        do { let s = try LMDBContentStore(directory: dir); try s.put([item]); s.close() }  // format 1
+
+        var v2 = LMDBStoreOptions()
+        v2.formatVersion = 2
+        v2.migrations = [1: StoreMigration { t throws(StoreError) in
+            try t.put(table: "kv", key: Array("test".utf8) + [0] + Array("migrated".utf8), value: [1])
+        }]
+        #expect(throws: StoreError.migrationRequired("")) { try LMDBContentStore(directory: dir, options: v2) }
+        v2.migrateOlderFormat = true
+        do {
+            let s = try LMDBContentStore(directory: dir, options: v2)
+            #expect(try s.statistics().formatVersion == 2)
+            #expect(try s.value(namespace: "test", key: Array("migrated".utf8)) == [1])
+            #expect(try s.hasItem(item.id))
+            s.close()
+        }
+        // Now format 2 is on disk: this build (format 1) must refuse it rather than misread it.
+        #expect(throws: StoreError.formatTooNew("")) { try LMDBContentStore(directory: dir) }
+    }
+
+    @Test func garbageDataFileIsCorrupt() throws {
+        defer { cleanup() }
+        var rng = SplitMix64(seed: 5)
+        let garbage = (0..<(64 << 10)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        #expect(FileManager.default.createFile(atPath: dir + "/data.mdb", contents: Data(garbage)))
+        #expect(throws: StoreError.corrupt("")) { try LMDBContentStore(directory: dir) }
+    }
+
+    @Test func truncatedDataFileIsCorruptNotACrash() throws {
+        defer { cleanup() }
+        do {
+            let s = try LMDBContentStore(directory: dir)
+            try s.put((0..<300).map { Fixture.item(data: String(repeating: "t", count: 1000) + "\($0)") })
+            s.close()
+        }
+        let path = dir + "/data.mdb"
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        #expect(truncate(path, off_t(size / 2)) == 0)
+        #expect(throws: StoreError.corrupt("")) { try LMDBContentStore(directory: dir) }
+        #expect(truncate(path, 100) == 0)
+        #expect(throws: StoreError.corrupt("")) { try LMDBContentStore(directory: dir) }
+    }
+
+    @Test func readOnlyDirectoryIsPermissionDenied() throws {
+        defer { _ = chmod(dir, 0o755); runTool("/usr/bin/chattr", ["-i", dir]); cleanup() }
+        #expect(chmod(dir, 0o555) == 0)
+        // root ignores mode bits; the immutable attribute stops root too (where the file system supports it).
+        if geteuid() == 0 { runTool("/usr/bin/chattr", ["+i", dir]) }
+        guard !FileManager.default.createFile(atPath: dir + "/probe", contents: nil) else {
+            Issue.record("cannot make a read-only directory here (not root and chmod ignored?)"); return
+        }
+        #expect(throws: StoreError.permissionDenied("")) { try LMDBContentStore(directory: dir) }
+        #expect(throws: StoreError.permissionDenied("")) { try LMDBContentStore(directory: dir + "/sub") }
+    }
+
+    @Test func backupIsAConsistentCompactedCopyOfALiveStore() throws {
+        defer { cleanup() }
+        let backupDir = temporaryDirectory("backup")
+        defer { try? FileManager.default.removeItem(atPath: backupDir) }
+        let store = try LMDBContentStore(directory: dir)
+        let items = (0..<200).map { Fixture.item(tags: [Tag("B", "\($0 % 3)")], data: "backup \($0)") }
+        try store.put(items)
+        try store.write(WriteBatch(keyValues: [.put(namespace: "election", key: [1], value: [2])]))
+        try store.backup(toDirectory: backupDir)
+        #expect(throws: StoreError.io("")) { try store.backup(toDirectory: backupDir) }  // never overwrite a backup
+        try store.put([Fixture.item(data: "after the backup")])  // the live store keeps going
+        store.close()
+        let copy = try LMDBContentStore(directory: backupDir); defer { copy.close() }
+        #expect(try copy.statistics().itemCount == 200)
+        #expect(try copy.itemBytes(items[123].id) == items[123].serialized())
+        #expect(try copy.transactions(TransactionQuery(tags: [TagFilter("B", ["2"])], first: 100)).ids.count == 66)
+        #expect(try copy.value(namespace: "election", key: [1]) == [2])
+    }
+}
+
+/// State shared with a reader thread (the test only needs eventual visibility of `stop`).
+final class ReaderState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _stop = false, _errors = 0, _reads = 0
+    var stop: Bool { get { lock.withLock { _stop } } set { lock.withLock { _stop = newValue } } }
+    var errors: Int { get { lock.withLock { _errors } } set { lock.withLock { _errors = newValue } } }
+    var reads: Int { get { lock.withLock { _reads } } set { lock.withLock { _reads = newValue } } }
+}
+
+@discardableResult
+func runTool(_ path: String, _ args: [String]) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}

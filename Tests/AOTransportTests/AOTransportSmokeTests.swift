@@ -1,6 +1,0 @@
-import Testing
-@testable import AOTransport
-
-@Suite struct AOTransportSmokeTests {
-    @Test func moduleLinks() { #expect(Bool(true)) }
-}

@@ -1,6 +1,0 @@
-import Testing
-@testable import AOTransportUV
-
-@Suite struct AOTransportUVSmokeTests {
-    @Test func moduleLinks() { #expect(Bool(true)) }
-}
