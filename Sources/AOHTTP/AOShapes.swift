@@ -41,7 +41,7 @@ public enum AOShapes {
     }
 
     static func tags(_ tags: [Tag]) -> JSONValue {
-        .array(tags.map { .object([("name", .string($0.name)), ("value", .string($0.value))]) })
+        .array(tags.map { .object([("name", .string($0.nameString)), ("value", .string($0.valueString))]) })
     }
 
     /// The SU's anchor: UTF-8 text, null when empty; with `show-anchor`, base64url when not UTF-8 (else null).

@@ -271,7 +271,7 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
                 throw APIError.from(.notFound("No item \(id.base64URL) on this node."))
             }
             if case .item = route { return bytes(stored.bytes, contentType: "application/octet-stream") }
-            let type = stored.view.tags.first { $0.name.lowercased() == "content-type" }?.value
+            let type = stored.view.tags.first { $0.nameString.lowercased() == "content-type" }?.valueString
             let safeType = type.flatMap { t in t.utf8.count <= 256 && t.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F } ? t : nil }
             return bytes(stored.view.data, contentType: safeType ?? "application/octet-stream")
 
@@ -490,7 +490,7 @@ enum DryRunBody {
                     guard case .string(let n)? = item["name"], case .string(let val)? = item["value"] else {
                         throw .invalidBody("Each tag must be {\"name\": string, \"value\": string}.")
                     }
-                    m.tags.append(Tag(name: n, value: val))
+                    m.tags.append(Tag(n, val))
                 }
             default: continue
             }

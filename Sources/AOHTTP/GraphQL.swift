@@ -425,7 +425,7 @@ enum GraphQL {
     /// The full GraphQL `Transaction` object for an item; the executor projects it onto the selection.
     static func transactionNode(_ edge: TransactionsPage.Edge) -> JSONValue {
         let item = edge.item
-        let contentType = item.tags.first { $0.name.lowercased() == "content-type" }?.value
+        let contentType = item.tags.first { $0.nameString.lowercased() == "content-type" }?.valueString
         let zero: JSONValue = .object([("__typename", "Amount"), ("winston", "0"), ("ar", "0.000000000000")])
         var block: JSONValue = .null
         if let height = edge.blockHeight {
@@ -444,7 +444,7 @@ enum GraphQL {
             ("quantity", zero),
             ("data", .object([("__typename", "MetaData"), ("size", .string(String(item.data.count))),
                               ("type", contentType.map(JSONValue.string) ?? .null)])),
-            ("tags", .array(item.tags.map { .object([("__typename", "Tag"), ("name", .string($0.name)), ("value", .string($0.value))]) })),
+            ("tags", .array(item.tags.map { .object([("__typename", "Tag"), ("name", .string($0.nameString)), ("value", .string($0.valueString))]) })),
             ("block", block),
             ("bundledIn", .null),
             ("parent", .null),

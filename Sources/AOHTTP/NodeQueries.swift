@@ -150,13 +150,6 @@ public struct NodeQueryError: Error, Sendable, Equatable, CustomStringConvertibl
 
 // MARK: - Common values
 
-/// An ANS-104 tag. Names and values are strings (tag values are always strings in AO).
-public struct Tag: Sendable, Hashable, Codable {
-    public var name: String
-    public var value: String
-    public init(name: String, value: String) { self.name = name; self.value = value }
-}
-
 /// The fields of a stored data item that the SU, CU and gateway JSON shapes show. The shell builds it from its own
 /// `DataItem`; the HTTP layer renders it in each route's shape (`owner.address` is computed here as
 /// base64url(SHA-256(owner key)), which is what AO's SU does for every signature type).
@@ -182,8 +175,11 @@ public struct DataItemView: Sendable, Equatable {
     /// base64url(SHA-256(owner key)), as Arweave and AO's SU compute an owner's address.
     public var ownerAddress: String { Base64URL.encode(SHA2.sha256(ownerKey)) }
 
-    /// The first tag with this name (exact, case-sensitive match, as AO's SU reads assignment tags).
-    public func tag(_ name: String) -> String? { tags.first { $0.name == name }?.value }
+    /// The first tag with this name (exact, case-sensitive match, as AO's SU reads assignment tags), as text.
+    public func tag(_ name: String) -> String? {
+        let n = Array(name.utf8)
+        return tags.first { $0.name == n }?.valueString
+    }
 }
 
 // MARK: - POST /

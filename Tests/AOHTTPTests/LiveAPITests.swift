@@ -397,8 +397,8 @@ import Testing
             #expect(unknown.status == 404 && unknown.errorCode == "unknown_process")
         }
         let expected = DryRunMessage(id: "1234", owner: "1234", target: pid, data: "1234", anchor: "0",
-                                     tags: [Tag(name: "Action", value: "Balance"), Tag(name: "Data-Protocol", value: "ao"),
-                                            Tag(name: "Type", value: "Message"), Tag(name: "Variant", value: "ao.TN.1")])
+                                     tags: [DataItemTag("Action", "Balance"), DataItemTag("Data-Protocol", "ao"),
+                                            DataItemTag("Type", "Message"), DataItemTag("Variant", "ao.TN.1")])
         #expect(node.record.dryRuns.first == DryRunRequest(process: ScriptedNode.processID, to: ScriptedNode.message1,
                                                            maxAgeMs: 250, message: expected))
     }

@@ -48,35 +48,35 @@ final class ScriptedNode: NodeQueries {
         return Base64URL.encode(SHA2.sha256(prev.bytes + hcBytes))
     }
 
-    static func assignmentTags(nonce: UInt64, hashChain: String, timestamp: UInt64, message: MessageID?) -> [Tag] {
-        var tags = [Tag(name: "Process", value: processID.base64URL), Tag(name: "Epoch", value: "0"),
-                    Tag(name: "Nonce", value: String(nonce)), Tag(name: "Hash-Chain", value: hashChain),
-                    Tag(name: "Block-Height", value: "000001393008"), Tag(name: "Timestamp", value: String(timestamp)),
-                    Tag(name: "Data-Protocol", value: "ao"), Tag(name: "Type", value: "Assignment"),
-                    Tag(name: "Variant", value: "ao.TN.1")]
-        if let message { tags.append(Tag(name: "Message", value: message.base64URL)) }
+    static func assignmentTags(nonce: UInt64, hashChain: String, timestamp: UInt64, message: MessageID?) -> [DataItemTag] {
+        var tags = [DataItemTag("Process", processID.base64URL), DataItemTag("Epoch", "0"),
+                    DataItemTag("Nonce", String(nonce)), DataItemTag("Hash-Chain", hashChain),
+                    DataItemTag("Block-Height", "000001393008"), DataItemTag("Timestamp", String(timestamp)),
+                    DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Assignment"),
+                    DataItemTag("Variant", "ao.TN.1")]
+        if let message { tags.append(DataItemTag("Message", message.base64URL)) }
         return tags
     }
 
     static let processItem = DataItemView(
         id: MessageID(processID), ownerKey: userKey, signature: [UInt8](repeating: 1, count: 64),
-        tags: [Tag(name: "Data-Protocol", value: "ao"), Tag(name: "Variant", value: "ao.TN.1"),
-               Tag(name: "Type", value: "Process"), Tag(name: "Module", value: id32(9).base64URL),
-               Tag(name: "Scheduler", value: schedulerAddress.base64URL),
-               Tag(name: "Content-Type", value: "text/plain")],
+        tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"),
+               DataItemTag("Type", "Process"), DataItemTag("Module", id32(9).base64URL),
+               DataItemTag("Scheduler", schedulerAddress.base64URL),
+               DataItemTag("Content-Type", "text/plain")],
         data: Array("1984".utf8))
 
     static let message1Item = DataItemView(
         id: message1, ownerKey: userKey, signature: [UInt8](repeating: 2, count: 64), target: processID.bytes,
         anchor: Array("00000000000000000000000000000003".utf8),
-        tags: [Tag(name: "Action", value: "Eval"), Tag(name: "Data-Protocol", value: "ao"), Tag(name: "Type", value: "Message")],
+        tags: [DataItemTag("Action", "Eval"), DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Message")],
         data: [0x68, 0x69, 0xFF])  // "hi" + an invalid UTF-8 byte: the SU shows it lossy
 
     static let entries: [ScheduledEntry] = {
         let hc0 = hashChain(previousAssignment: nil, previousHashChain: nil)
         let hc1 = hashChain(previousAssignment: processAssignmentID, previousHashChain: hc0)
         let hc2 = hashChain(previousAssignment: assignment1, previousHashChain: hc1)
-        func assignment(_ id: MessageID, _ tags: [Tag]) -> DataItemView {
+        func assignment(_ id: MessageID, _ tags: [DataItemTag]) -> DataItemView {
             DataItemView(id: id, ownerKey: schedulerKey, signature: [UInt8](repeating: 9, count: 64), tags: tags, data: [])
         }
         return [
@@ -231,14 +231,14 @@ final class ScriptedNode: NodeQueries {
         recorded.withLock { $0.transactionsQueries.append(query) }
         let location = DataItemView(
             id: MessageID(raw: Self.id32(10)), ownerKey: Self.schedulerKey, signature: [7, 7, 7],
-            tags: [Tag(name: "Data-Protocol", value: "ao"), Tag(name: "Type", value: "Scheduler-Location"),
-                   Tag(name: "Url", value: "http://127.0.0.1:8734"), Tag(name: "Time-To-Live", value: "3600000")],
+            tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Scheduler-Location"),
+                   DataItemTag("Url", "http://127.0.0.1:8734"), DataItemTag("Time-To-Live", "3600000")],
             data: [])
         let all = [Self.processItem, location]
         let matched = all.filter { item in
             (query.ids.isEmpty || query.ids.contains(item.id))
                 && (query.owners.isEmpty || query.owners.contains { $0.base64URL == item.ownerAddress })
-                && query.tags.allSatisfy { f in item.tags.contains { $0.name == f.name && f.values.contains($0.value) } }
+                && query.tags.allSatisfy { f in item.tags.contains { $0.nameString == f.name && f.values.contains($0.valueString) } }
         }
         return TransactionsPage(edges: matched.prefix(query.first).map { .init(cursor: "c-\($0.id.base64URL.prefix(6))", item: $0) },
                                 hasNextPage: matched.count > query.first)
