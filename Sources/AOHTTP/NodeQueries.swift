@@ -172,6 +172,12 @@ public struct DataItemView: Sendable, Equatable {
         self.target = target; self.anchor = anchor; self.tags = tags; self.data = data
     }
 
+    /// The view of a parsed AOCore `DataItem` (what the shell normally passes).
+    public init(_ item: DataItem) {
+        self.init(id: item.id, ownerKey: item.owner, signature: item.signature, signatureType: item.signatureType.rawValue,
+                  target: item.target?.bytes ?? [], anchor: item.anchor ?? [], tags: item.tags, data: item.data)
+    }
+
     /// base64url(SHA-256(owner key)), as Arweave and AO's SU compute an owner's address.
     public var ownerAddress: String { Base64URL.encode(SHA2.sha256(ownerKey)) }
 

@@ -205,3 +205,21 @@ import Testing
         #expect(t2.onRequest(client: "hot", nowNanoseconds: 10_000_000_002) != .allowed)
     }
 }
+
+@Suite struct DataItemViewTests {
+    /// A real signed ed25519 item, parsed by AOCore, rendered in the SU message shape.
+    @Test func viewOfARealDataItem() throws {
+        let key = Ed25519PrivateKey(seed: [UInt8](repeating: 7, count: 32))!
+        let item = try DataItem.create(signer: key, target: ScriptedNode.processID.raw, anchor: nil,
+                                       tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Message")],
+                                       data: Array("ping".utf8))
+        let parsed = try DataItem(parsing: item.serialized())
+        let view = DataItemView(parsed)
+        #expect(view.id == parsed.id && view.tag("Type") == "Message" && view.signatureType == 2)
+        #expect(view.ownerAddress == parsed.ownerAddress.base64URL)
+        let json = AOShapes.suMessage(view, isProcessEntry: false)
+        #expect(json["target"] == .string(ScriptedNode.processID.base64URL))
+        #expect(json["data"] == "ping")
+        #expect(json["owner"]?["key"] == .string(Base64URL.encode(parsed.owner)))
+    }
+}
