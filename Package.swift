@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),  // NIOCore for AOHTTP (already under Hummingbird)
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),  // AOHTTPTests' client
     ],
     targets: [
         // MARK: C libraries (system packages via pkg-config; ./bootstrap installs them)
@@ -65,6 +68,13 @@ let package = Package(
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
+        // MARK: HTTP API (AO MU/SU/CU-compatible routes over the NodeQueries protocol; see docs/HTTP-API.md)
+        .target(name: "AOHTTP", dependencies: ["AOCore",
+                                               .product(name: "Hummingbird", package: "hummingbird"),
+                                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                                               .product(name: "NIOCore", package: "swift-nio"),
+                                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: settings),
         .executableTarget(name: "aonode", dependencies: ["AONodeCLI"], swiftSettings: settings),
         // The store's crash-test child and benchmark (scripts/bench/store); built by `swift test` for the crash test.
         .executableTarget(name: "aonode-store-tool", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"],
@@ -93,6 +103,11 @@ let package = Package(
                                                           .product(name: "WAT", package: "WasmKit")],
                     swiftSettings: settings),
         .testTarget(name: "AOSimulationTests", dependencies: ["AOSimulation"], swiftSettings: settings),
+        .testTarget(name: "AOHTTPTests", dependencies: ["AOHTTP", "AOCore",
+                                                        .product(name: "Hummingbird", package: "hummingbird"),
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                        .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                    swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
     ],
     swiftLanguageModes: languageModes
