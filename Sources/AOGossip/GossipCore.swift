@@ -67,6 +67,7 @@ public struct GossipCore: Sendable {
     private var cacheBytes = 0
     private var wants: [MessageID: Want] = [:]
     private var wantsEarliestDeadline: Tick = .max
+    private var iwantBatch: UInt64 = 0  // numbers IWANT frames: a frame left unanswered is one broken promise
     private var nextHeartbeat: Tick?
 
     /// Counters for metrics and the simulator. They never influence behaviour.
@@ -86,12 +87,22 @@ public struct GossipCore: Sendable {
     public var connectedPeers: [NodeID] { peers.filter { $0.value.connected }.keys.sorted() }
     /// The current score of `peer`, nil when the core keeps no record of it.
     public func score(of peer: NodeID) -> Double? { peers[peer].map { score($0) } }
+    /// The counters behind `peer`'s score (for metrics and diagnosis), nil when the core keeps no record of it.
+    public func scoreCounters(of peer: NodeID) -> PeerScoreCounters? {
+        peers[peer].map { PeerScoreCounters(firstDeliveries: $0.firstDeliveries, invalid: $0.invalid, deficit: $0.deficit,
+                                            behaviour: $0.behaviour, seenFromOthers: $0.seenFromOthers, relayed: $0.relayed) }
+    }
     /// True when `peer` is banned at `now`.
     public func isBanned(_ peer: NodeID, now: Tick) -> Bool { (banned[peer] ?? 0) > now }
     /// Peers banned at `now`, sorted.
     public func bannedPeers(now: Tick) -> [NodeID] { banned.filter { $0.value > now }.keys.sorted() }
     public func hasSeen(_ id: MessageID, now: Tick) -> Bool { seen.contains(id, now: now) }
     public var cachedItemCount: Int { cache.count }
+    /// The mesh size of `topic` without sorting (the simulator checks it every tick).
+    public func meshCount(_ topic: Topic) -> Int { mesh[topic]?.count ?? 0 }
+    /// Unsorted, for cheap subset checks.
+    public func isMeshPeer(_ peer: NodeID, topic: Topic) -> Bool { mesh[topic]?[peer] != nil }
+    public func isConnected(_ peer: NodeID) -> Bool { peers[peer]?.connected == true }
     public var outstandingWantCount: Int { wants.count }
     public var pendingValidationCount: Int { pending.count }
 
@@ -135,7 +146,7 @@ public struct GossipCore: Sendable {
             candidates.shuffle(using: &rng)
             targets = Array(candidates.prefix(parameters.meshDegree)).sorted()
         }
-        forward(id, to: targets, now: now, into: &directives)
+        forward(id, to: targets, now: now, rng: &rng, into: &directives)
         return directives
     }
 
@@ -190,13 +201,19 @@ public struct GossipCore: Sendable {
         var directives: [GossipDirective] = []
         guard peers[peer]?.connected == true, !isBanned(peer, now: now) else { counters.droppedFromUnknownPeer += 1; return directives }
         switch message {
+        case .publish(let t, _, _), .ihave(let t, _), .graft(let t):
+            // A peer that sends items of a topic or grafts it follows it, even if its SUBSCRIBE was lost.
+            if peers[peer]!.topics.count < GossipLimits.topicsPerPeerMax { peers[peer]!.topics.insert(t) }
+        default: break
+        }
+        switch message {
         case .subscribe(let t): onSubscribe(t, from: peer, now: now, rng: &rng, into: &directives)
         case .unsubscribe(let t):
             peers[peer]!.topics.remove(t)
             mesh[t]?[peer] = nil
         case .publish(let t, let id, let payload): onPublish(t, id, payload, from: peer, now: now, into: &directives)
         case .ihave(let t, let ids): onIHave(t, ids, from: peer, now: now, into: &directives)
-        case .iwant(let ids): onIWant(ids, from: peer, into: &directives)
+        case .iwant(let ids): onIWant(ids, from: peer, now: now, into: &directives)
         case .idontwant(let ids):
             peers[peer]!.relayed += Double(min(ids.count, parameters.ihaveIDsMax))
             for id in ids.prefix(parameters.ihaveIDsMax) {
@@ -216,7 +233,8 @@ public struct GossipCore: Sendable {
     /// schema and limits all good: deliver and relay), `.reject` (invalid: penalise every peer that sent exactly these
     /// bytes, and forget the id so that a genuine item with the same id can still arrive), or `.ignore` (valid but
     /// unwanted, e.g. already stored: neither relay nor penalise).
-    public mutating func onValidationResult(id: MessageID, verdict: ValidationVerdict, now: Tick) -> [GossipDirective] {
+    public mutating func onValidationResult(id: MessageID, verdict: ValidationVerdict, now: Tick,
+                                            rng: inout some RandomNumberGenerator) -> [GossipDirective] {
         var directives: [GossipDirective] = []
         guard let item = pending.removeValue(forKey: id) else { return directives }
         switch verdict {
@@ -228,7 +246,7 @@ public struct GossipCore: Sendable {
                 peers[p]!.seenFromOthers += 1
             }
             directives.append(.deliver(topic: item.topic, id: id, payload: item.payload))
-            forward(id, to: meshPeers(item.topic), now: now, into: &directives)
+            forward(id, to: meshPeers(item.topic), now: now, rng: &rng, into: &directives)
         case .reject:
             counters.rejected += 1
             seen.remove(id)
@@ -327,24 +345,25 @@ public struct GossipCore: Sendable {
             }
             guard wants.count < GossipLimits.wantCountMax else { break }
             let deadline = now + parameters.iwantFollowupTicks
-            wants[id] = Want(topic: t, announcers: [peer], asked: [peer], current: peer, deadline: deadline)
+            wants[id] = Want(topic: t, announcers: [peer], asked: [peer], current: peer, deadline: deadline, batch: iwantBatch + 1)
             wantsEarliestDeadline = min(wantsEarliestDeadline, deadline)
             ask.append(id)
         }
         if !ask.isEmpty {
+            iwantBatch += 1
             counters.iwantSent += ask.count
             directives.append(.send(to: peer, message: .iwant(ids: ask)))
         }
     }
 
-    private mutating func onIWant(_ ids: [MessageID], from peer: NodeID, into directives: inout [GossipDirective]) {
+    private mutating func onIWant(_ ids: [MessageID], from peer: NodeID, now: Tick, into directives: inout [GossipDirective]) {
         guard score(peers[peer]!) >= parameters.scoring.gossipThreshold else { return }
         for id in ids.prefix(parameters.ihaveIDsMax) {
             guard var item = cache[id] else { continue }
-            let served = item.served[peer] ?? 0
-            // An explicit IWANT overrides "known to have it" (the peer says it has not), up to 3 answers per peer.
-            guard served < 3 else { continue }
-            item.served[peer] = served + 1
+            // An explicit IWANT overrides "known to have it" (the peer says it has not), up to 3 answers per peer, and
+            // a repeat only once the peer's own follow-up timeout has passed (a replayed frame gets no second copy).
+            if let last = item.served[peer], last.count >= 3 || now < last.at + parameters.iwantFollowupTicks { continue }
+            item.served[peer] = (count: (item.served[peer]?.count ?? 0) + 1, at: now)
             item.holders.insert(peer)
             cache[id] = item
             counters.iwantServed += 1
@@ -374,11 +393,18 @@ public struct GossipCore: Sendable {
     // MARK: - Sending
 
     /// Sends a cached item on: the payload to small-item targets, an IHAVE to large-item targets. Skips peers known to
-    /// have it.
-    private mutating func forward(_ id: MessageID, to targets: [NodeID], now: Tick, into directives: inout [GossipDirective]) {
+    /// have it, and pushes a payload to at most `eagerPushCountMax` of the rest (a random choice), so every node sends
+    /// at most D-1 copies of an item and the network carries at most D-1 copies per node on average.
+    private mutating func forward(_ id: MessageID, to targets: [NodeID], now: Tick, rng: inout some RandomNumberGenerator,
+                                  into directives: inout [GossipDirective]) {
         guard var item = cache[id] else { return }
         let large = item.payload.count >= parameters.largePayloadBytesMin
-        for p in targets where !item.holders.contains(p) && peers[p]?.connected == true {
+        var chosen = targets.filter { !item.holders.contains($0) && peers[$0]?.connected == true }
+        if !large && chosen.count > parameters.eagerPushCountMax {
+            chosen.shuffle(using: &rng)
+            chosen = Array(chosen.prefix(parameters.eagerPushCountMax)).sorted()
+        }
+        for p in chosen {
             if large {
                 directives.append(.send(to: p, message: .ihave(topic: item.topic, ids: [id])))
             } else {
@@ -394,15 +420,19 @@ public struct GossipCore: Sendable {
         var earliest: Tick = .max
         var due: [MessageID] = []
         for (id, w) in wants { if w.deadline <= now { due.append(id) } else { earliest = min(earliest, w.deadline) } }
+        var penalised: Set<UInt64> = []
         for id in due.sorted() {
             var w = wants[id]!
-            if let p = w.current {
-                peers[p]?.behaviour += 1  // broken promise: announced, asked, never delivered
+            // A broken promise: announced, asked, never delivered. One per IWANT frame (as gossipsub tracks one id per
+            // IWANT), and none when the connection closed meanwhile: that is a failure, not a lie.
+            if let p = w.current, peers[p]?.connected == true, penalised.insert(w.batch).inserted {
+                peers[p]!.behaviour += 1
                 counters.brokenPromises += 1
             }
             let next = w.announcers.first { !w.asked.contains($0) && peers[$0]?.connected == true && !isBanned($0, now: now) }
             guard let p = next, w.asked.count < parameters.iwantAttemptsMax else { wants[id] = nil; continue }
-            w.asked.append(p); w.current = p; w.deadline = now + parameters.iwantFollowupTicks
+            iwantBatch += 1
+            w.asked.append(p); w.current = p; w.deadline = now + parameters.iwantFollowupTicks; w.batch = iwantBatch
             earliest = min(earliest, w.deadline)
             wants[id] = w
             counters.iwantSent += 1
@@ -428,7 +458,19 @@ public struct GossipCore: Sendable {
             st.ihaveThisHeartbeat = 0
             if st.connected, now >= st.connectedAt + s.deficitActivationTicks,
                st.seenFromOthers >= s.deficitMessagesMin, st.relayed * 20 < st.seenFromOthers {
-                st.deficit += 1
+                if st.repairedAt.map({ now >= $0 + s.deficitActivationTicks * 4 }) ?? true {
+                    // First suspicion: maybe the peer never got our SUBSCRIBE or GRAFT (frames can be lost when a
+                    // connection breaks). Repeat them and judge again on fresh counters before penalising.
+                    st.repairedAt = now
+                    st.seenFromOthers = 0; st.relayed = 0
+                    counters.relayRepairs += 1
+                    for t in subscriptions.sorted() {
+                        directives.append(.send(to: id, message: .subscribe(t)))
+                        if mesh[t]?[id] != nil { directives.append(.send(to: id, message: .graft(t))) }
+                    }
+                } else {
+                    st.deficit += 1
+                }
             }
             peers[id] = st
             if st.connected { banIfBelowThreshold(id, now: now, into: &directives) }
@@ -589,8 +631,13 @@ public struct GossipCounters: Sendable, Equatable {
     public var published = 0, accepted = 0, rejected = 0, ignored = 0
     public var payloadsReceived = 0, payloadBytesReceived = 0, payloadsSent = 0, duplicates = 0
     public var ihaveSent = 0, ihaveIgnored = 0, iwantSent = 0, iwantServed = 0, brokenPromises = 0
-    public var heartbeats = 0, bans = 0
+    public var heartbeats = 0, bans = 0, relayRepairs = 0
     public var droppedFromUnknownPeer = 0, droppedUnsubscribed = 0, droppedValidationBacklog = 0
+}
+
+/// The decayed counters a peer's score is computed from (see `PeerScoreParameters`).
+public struct PeerScoreCounters: Sendable, Equatable {
+    public var firstDeliveries, invalid, deficit, behaviour, seenFromOthers, relayed: Double
 }
 
 struct PeerState: Sendable {
@@ -600,6 +647,7 @@ struct PeerState: Sendable {
     var topics: Set<Topic> = []
     var firstDeliveries = 0.0, invalid = 0.0, deficit = 0.0, behaviour = 0.0
     var seenFromOthers = 0.0, relayed = 0.0
+    var repairedAt: Tick?
     var ihaveThisHeartbeat = 0
     init(connectedAt: Tick) { self.connectedAt = connectedAt }
 }
@@ -619,7 +667,7 @@ struct CachedItem: Sendable {
     var payload: [UInt8]
     var firstSeen: Tick
     var holders: Set<NodeID>
-    var served: [NodeID: UInt8] = [:]
+    var served: [NodeID: (count: UInt8, at: Tick)] = [:]
 }
 
 struct Want: Sendable {
@@ -628,4 +676,5 @@ struct Want: Sendable {
     var asked: [NodeID]
     var current: NodeID?
     var deadline: Tick
+    var batch: UInt64
 }

@@ -43,6 +43,9 @@ public struct GossipParameters: Sendable, Equatable {
     public var meshDegreeLow = 4
     /// D_hi: above this many, a heartbeat prunes down to D; a GRAFT is refused when the mesh is this full.
     public var meshDegreeHigh = 8
+    /// Mesh peers a node pushes a new item to, at most: D-1, the eager-push bound (a node with a mesh of exactly D
+    /// sends to all but the peer it got the item from; a fuller mesh, up to D_hi, does not send more).
+    public var eagerPushCountMax = 5
     /// D_lazy: peers outside the mesh that receive IHAVE gossip each heartbeat.
     public var lazyDegree = 6
     /// Ticks between heartbeats (mesh maintenance, gossip, score decay): 100 ms at 10 ms a tick.
@@ -76,6 +79,7 @@ public struct GossipParameters: Sendable, Equatable {
         precondition(meshDegreeLow >= 1 && meshDegreeLow <= meshDegree && meshDegree <= meshDegreeHigh,
                      "mesh degrees must satisfy 1 <= D_lo <= D <= D_hi: \(meshDegreeLow), \(meshDegree), \(meshDegreeHigh)")
         precondition(heartbeatTicks >= 1, "heartbeatTicks must be positive")
+        precondition(eagerPushCountMax >= 1 && eagerPushCountMax <= meshDegreeHigh, "eagerPushCountMax must lie in 1...D_hi")
         precondition(seenTTLTicks >= messageCacheTicks, "the seen TTL must outlive the message cache, or a cached item could be re-accepted")
         precondition(gossipWindowTicks <= messageCacheTicks, "gossip must not announce what the cache no longer holds")
         precondition(ihaveIDsMax <= GossipLimits.idsPerMessageMax, "ihaveIDsMax over the wire limit")
@@ -107,9 +111,9 @@ public struct PeerScoreParameters: Sendable, Equatable {
     public var deficitWeight = 4.0
     public var deficitDecay = 0.99
     public var deficitActivationTicks: Tick = 50
-    public var deficitMessagesMin = 12.0
+    public var deficitMessagesMin = 8.0
     /// Decay of the per-peer counters the deficit check compares (items seen from others vs relayed by the peer).
-    public var relayCounterDecay = 0.95
+    public var relayCounterDecay = 0.99
     /// Broken promises (IWANT unanswered), grafts during backoff.
     public var behaviourWeight = 2.0
     public var behaviourThreshold = 4.0

@@ -58,6 +58,9 @@ public struct MembershipCore: Sendable {
 
     public var activeView: [NodeID] { active.keys.sorted() }
     public var passiveView: [NodeID] { passive.keys.sorted() }
+    public var activeCount: Int { active.count }
+    public var passiveCount: Int { passive.count }
+    public func isActive(_ peer: NodeID) -> Bool { active[peer] != nil }
     public func isBanned(_ peer: NodeID, now: Tick) -> Bool { (banned[peer] ?? 0) > now }
     /// Announcements still within their TTL, sorted by node.
     public func announcements(now: Tick) -> [SignedNodeAnnouncement] {
@@ -84,7 +87,7 @@ public struct MembershipCore: Sendable {
     public mutating func onConnectionEstablished(_ peer: NodeID, now: Tick) -> [MembershipDirective] {
         var directives: [MembershipDirective] = []
         connections.insert(peer)
-        if isBanned(peer, now: now) { directives.append(.disconnect(peer)); return directives }
+        if isBanned(peer, now: now) { close(peer, into: &directives); return directives }
         guard let p = pending[peer], !p.sent else { return directives }
         pending[peer]!.sent = true
         switch p.purpose {
@@ -124,14 +127,15 @@ public struct MembershipCore: Sendable {
         var directives: [MembershipDirective] = []
         guard peer != me.node else { return directives }
         if isBanned(peer, now: now) {
-            if connections.contains(peer) { directives.append(.disconnect(peer)) }
+            if connections.contains(peer) { close(peer, into: &directives) }
             return directives
         }
         switch message {
         case .join(let rec):
             guard connections.contains(peer), rec.node == peer else { return directives }
-            addActive(rec, now: now, rng: &rng, into: &directives)
+            // The reply goes first: the peer must take us into its active view before our gossip frames arrive.
             directives.append(.send(to: peer, message: .neighborReply(accepted: true)))
+            addActive(rec, now: now, rng: &rng, into: &directives)
             for p in activeView where p != peer {
                 directives.append(.send(to: p, message: .forwardJoin(rec, ttl: parameters.activeRandomWalkLength)))
             }
@@ -152,8 +156,8 @@ public struct MembershipCore: Sendable {
             if active[peer] != nil {
                 directives.append(.send(to: peer, message: .neighborReply(accepted: true)))
             } else if high || active.count < parameters.activeViewMax {
-                addActive(rec, now: now, rng: &rng, into: &directives)
                 directives.append(.send(to: peer, message: .neighborReply(accepted: true)))
+                addActive(rec, now: now, rng: &rng, into: &directives)
             } else {
                 directives.append(.send(to: peer, message: .neighborReply(accepted: false)))
                 addPassive(rec, now: now, retryAfter: now, rng: &rng)
@@ -163,7 +167,7 @@ public struct MembershipCore: Sendable {
             if accepted {
                 addActive(p.record, now: now, rng: &rng, into: &directives)
             } else {
-                if connections.contains(peer) && active[peer] == nil { directives.append(.disconnect(peer)) }
+                if connections.contains(peer) && active[peer] == nil { close(peer, into: &directives) }
                 addPassive(p.record, now: now, retryAfter: now + parameters.connectRetryTicksMin * 4, rng: &rng)
                 if case .join = p.purpose { nextContactAttempt = now + parameters.connectRetryTicksMin }
                 repair(now: now, rng: &rng, into: &directives)
@@ -204,7 +208,7 @@ public struct MembershipCore: Sendable {
             directives.append(.send(to: peer, message: .disconnect))
             directives.append(.deactivated(peer))
         }
-        if connections.contains(peer) { directives.append(.disconnect(peer)) }
+        if connections.contains(peer) { close(peer, into: &directives) }
         repair(now: now, rng: &rng, into: &directives)
         return directives
     }
@@ -247,16 +251,29 @@ public struct MembershipCore: Sendable {
                passive.values.contains(where: { $0.retryAfter <= now }) {
                 let rec = active.removeValue(forKey: victim)!
                 directives.append(.send(to: victim, message: .disconnect))
-                directives.append(.disconnect(victim))
+                close(victim, into: &directives)
                 directives.append(.deactivated(victim))
                 addPassive(rec, now: now, retryAfter: now + parameters.rotationTicks, rng: &rng)
             }
+        }
+        for (peer, p) in pending.sorted(by: { $0.key < $1.key }) where now >= p.since + parameters.connectTimeoutTicks {
+            // No answer (a lost frame or a dead node): give up on this attempt and close what was opened.
+            pending[peer] = nil
+            if connections.contains(peer) && active[peer] == nil { close(peer, into: &directives) }
+            if case .join = p.purpose { nextContactAttempt = now + parameters.connectRetryTicksMin }
+            noteFailure(peer, record: p.record, now: now, rng: &rng)
         }
         repair(now: now, rng: &rng, into: &directives)
         return directives
     }
 
     // MARK: - Helpers
+
+    /// Closes the connection (the shell does not report our own closes back as `onConnectionLost`).
+    private mutating func close(_ peer: NodeID, into directives: inout [MembershipDirective]) {
+        connections.remove(peer)
+        directives.append(.disconnect(peer))
+    }
 
     private mutating func joinViaContact(now: Tick, rng: inout some RandomNumberGenerator, into directives: inout [MembershipDirective]) {
         let candidates = contacts.filter { !isBanned($0.node, now: now) && pending[$0.node] == nil && active[$0.node] == nil }
@@ -285,7 +302,7 @@ public struct MembershipCore: Sendable {
         if active.count >= parameters.activeViewMax, let victim = activeView.randomElement(using: &rng) {
             let old = active.removeValue(forKey: victim)!
             directives.append(.send(to: victim, message: .disconnect))
-            directives.append(.disconnect(victim))
+            close(victim, into: &directives)
             directives.append(.deactivated(victim))
             addPassive(old, now: now, retryAfter: now + parameters.connectRetryTicksMin, rng: &rng)
         }
@@ -368,6 +385,8 @@ public struct MembershipParameters: Sendable, Equatable {
     /// Backoff after a failed attempt doubles from min to max (with jitter from the passed-in generator).
     public var connectRetryTicksMin: Tick = 20
     public var connectRetryTicksMax: Tick = 1280
+    /// How long a connection attempt may wait for its answer (connect plus NEIGHBOR/JOIN reply) before it counts as failed.
+    public var connectTimeoutTicks: Tick = 60
     /// Failed attempts after which a passive entry is forgotten.
     public var passiveFailuresMax = 8
     /// How often to retry the contacts while the node has no peer at all.
@@ -391,7 +410,8 @@ public struct MembershipParameters: Sendable, Equatable {
 public enum MembershipDirective: Equatable, Sendable {
     /// Open a connection to the node; answer with `onConnectionEstablished` or `onConnectionFailed`.
     case connect(PeerRecord)
-    /// Close the connection to the node, after flushing frames queued for it before this directive.
+    /// Close the connection to the node, after flushing frames queued for it before this directive. The shell does not
+    /// report this close back with `onConnectionLost`; the other side gets its `onConnectionLost`.
     case disconnect(NodeID)
     /// Send a membership frame over the live connection to the node (dropped if there is none).
     case send(to: NodeID, message: MembershipMessage)
