@@ -199,7 +199,17 @@ public struct GossipCore: Sendable {
     public mutating func onMessageReceived(_ message: GossipMessage, from peer: NodeID, now: Tick,
                                            rng: inout some RandomNumberGenerator) -> [GossipDirective] {
         var directives: [GossipDirective] = []
-        guard peers[peer]?.connected == true, !isBanned(peer, now: now) else { counters.droppedFromUnknownPeer += 1; return directives }
+        guard !isBanned(peer, now: now) else { counters.droppedFromUnknownPeer += 1; return directives }
+        guard peers[peer]?.connected == true else {
+            // The connection closed while the frame was in flight. An answer to our own IWANT is still taken (the
+            // bytes are here; asking someone else would cost them again); everything else is dropped.
+            if case .publish(let t, let id, let payload) = message, peers[peer] != nil, wants[id]?.asked.contains(peer) == true {
+                onPublish(t, id, payload, from: peer, now: now, into: &directives)
+            } else {
+                counters.droppedFromUnknownPeer += 1
+            }
+            return directives
+        }
         switch message {
         case .publish(let t, _, _), .ihave(let t, _), .graft(let t):
             // A peer that sends items of a topic or grafts it follows it, even if its SUBSCRIBE was lost.
@@ -421,6 +431,7 @@ public struct GossipCore: Sendable {
         var due: [MessageID] = []
         for (id, w) in wants { if w.deadline <= now { due.append(id) } else { earliest = min(earliest, w.deadline) } }
         var penalised: Set<UInt64> = []
+        var retries: [NodeID: [MessageID]] = [:]
         for id in due.sorted() {
             var w = wants[id]!
             // A broken promise: announced, asked, never delivered. One per IWANT frame (as gossipsub tracks one id per
@@ -431,12 +442,23 @@ public struct GossipCore: Sendable {
             }
             let next = w.announcers.first { !w.asked.contains($0) && peers[$0]?.connected == true && !isBanned($0, now: now) }
             guard let p = next, w.asked.count < parameters.iwantAttemptsMax else { wants[id] = nil; continue }
-            iwantBatch += 1
-            w.asked.append(p); w.current = p; w.deadline = now + parameters.iwantFollowupTicks; w.batch = iwantBatch
+            w.asked.append(p); w.current = p; w.deadline = now + parameters.iwantFollowupTicks
             earliest = min(earliest, w.deadline)
             wants[id] = w
-            counters.iwantSent += 1
-            directives.append(.send(to: p, message: .iwant(ids: [id])))
+            retries[p, default: []].append(id)
+        }
+        // One IWANT frame per peer for all its retries (one promise to keep or break).
+        for p in retries.keys.sorted() {
+            iwantBatch += 1
+            var start = 0
+            let ids = retries[p]!
+            while start < ids.count {
+                let chunk = Array(ids[start..<min(ids.count, start + parameters.ihaveIDsMax)])
+                for id in chunk { wants[id]!.batch = iwantBatch }
+                counters.iwantSent += chunk.count
+                directives.append(.send(to: p, message: .iwant(ids: chunk)))
+                start += parameters.ihaveIDsMax
+            }
         }
         wantsEarliestDeadline = earliest
     }

@@ -79,6 +79,7 @@ public final class GossipSimulation {
     private var crashes = 0, restarts = 0, partitionsStarted = 0, attackFrames = 0
     private var fullDeliveryTick: Tick?
     private let debug = ProcessInfo.processInfo.environment["AO_SIM_DEBUG"] != nil
+
     private var ratioAtHeal = 0.0
 
     public init(config: GossipSimulationConfig) {
@@ -256,15 +257,6 @@ public final class GossipSimulation {
                     switch message { case .subscribe, .graft: break; default: continue }
                 }
                 guard let j = indexOf[to] else { continue }
-                if debug, j == 42 || n.index == 42, itemIndex[MessageID(raw: ID32(bytes: [UInt8](repeating: 0, count: 32))!)] == nil {
-                    switch message {
-                    case .iwant(let ids) where ids.contains(items.count > 19 ? items[19].id : ids[0]) && items.count > 19: print("tick \(now) \(n.index)->\(j) IWANT item19 (\(ids.count) ids)")
-                    case .ihave(_, let ids) where items.count > 19 && ids.contains(items[19].id): print("tick \(now) \(n.index)->\(j) IHAVE item19")
-                    case .idontwant(let ids) where items.count > 19 && ids.contains(items[19].id): print("tick \(now) \(n.index)->\(j) IDONTWANT item19")
-                    case .publish(_, let id, _) where items.count > 19 && id == items[19].id: print("tick \(now) \(n.index)->\(j) PUBLISH item19")
-                    default: break
-                    }
-                }
                 if case .publish(_, let id, let payload) = message, n.role == .honest {
                     relayObservations.append((n.index, id, payload))
                     if let k = itemIndex[id] {
@@ -396,7 +388,7 @@ public final class GossipSimulation {
                 if case .publish(_, let id, let payload) = g, let k = itemIndex[id], n.role == .honest,
                    GossipSimSignature.isValid(id: id, payload: payload) {
                     copies[k][to] &+= 1
-                    if debug && items[k].large && (copies[k][to] >= 3 || (k == 19 && to == 42)) {
+                    if debug && items[k].large && copies[k][to] >= 3 {
                         print("tick \(now) node \(to) got copy \(copies[k][to]) of large item \(k) from \(from) inc \(n.incarnation) store=\(n.store.contains(k))")
                     }
                 }
