@@ -250,6 +250,7 @@ public struct GossipCore: Sendable {
         switch verdict {
         case .accept:
             counters.accepted += 1
+            peers[item.from]?.firstDeliveries += 1  // credited only once the item proved valid
             insertCache(id, CachedItem(topic: item.topic, payload: item.payload, firstSeen: now, holders: item.holders), now: now)
             // Every other connected subscriber could have relayed this item; the deficit check compares against it.
             for (p, state) in peers where state.connected && p != item.from && state.topics.contains(item.topic) {
@@ -332,7 +333,6 @@ public struct GossipCore: Sendable {
         guard pending.count < GossipLimits.pendingValidationCountMax else {
             seen.remove(id); counters.droppedValidationBacklog += 1; return
         }
-        peers[peer]!.firstDeliveries += 1
         pending[id] = PendingItem(topic: t, payload: payload, from: peer, senders: [peer], holders: [peer])
         directives.append(.validate(topic: t, id: id, payload: payload, from: peer))
     }

@@ -12,8 +12,9 @@ import AOCore
 public struct SeenCache: Sendable {
     public let ttlTicks: Tick
     public let countMax: Int
-    private var expiry: [MessageID: Tick] = [:]
-    private var order: [(id: MessageID, expiresAt: Tick)] = []
+    private var expiry: [MessageID: (expiresAt: Tick, generation: UInt64)] = [:]
+    private var order: [(id: MessageID, expiresAt: Tick, generation: UInt64)] = []
+    private var generation: UInt64 = 0  // tells a live order entry from a stale one left by `remove`
     private var head = 0
     private var lastNow: Tick = 0
 
@@ -27,18 +28,18 @@ public struct SeenCache: Sendable {
     /// True when `id` is remembered at `now`.
     public func contains(_ id: MessageID, now: Tick) -> Bool {
         guard let e = expiry[id] else { return false }
-        return e > now
+        return e.expiresAt > now
     }
 
     /// Remembers `id`; returns true when it was not remembered (i.e. the caller sees it for the first time).
     @discardableResult
     public mutating func insert(_ id: MessageID, now: Tick) -> Bool {
         expire(now: now)
-        if let e = expiry[id], e > now { return false }
+        if let e = expiry[id], e.expiresAt > now { return false }
         if expiry.count >= countMax { evictOldest() }
-        let e = now + ttlTicks
-        expiry[id] = e
-        order.append((id, e))
+        generation += 1
+        expiry[id] = (now + ttlTicks, generation)
+        order.append((id, now + ttlTicks, generation))
         return true
     }
 
@@ -56,15 +57,15 @@ public struct SeenCache: Sendable {
 
     private mutating func evictOldest() {
         while head < order.count {
-            let stale = expiry[order[head].id] != order[head].expiresAt
+            let stale = expiry[order[head].id]?.generation != order[head].generation
             dropHead()
             if !stale { return }
         }
     }
 
     private mutating func dropHead() {
-        let (id, e) = order[head]
-        if expiry[id] == e { expiry[id] = nil }
+        let entry = order[head]
+        if expiry[entry.id]?.generation == entry.generation { expiry[entry.id] = nil }
         head += 1
     }
 
