@@ -15,7 +15,7 @@ import Testing
 /// - `publish I msg=NAME [size=BYTES]`: node I publishes an item (valid: its first payload byte is 1).
 /// - `inject I J msg=NAME`: node I (playing an attacker) sends an invalid item straight to J, bypassing its core.
 /// - `partition 1|2,3`: frames between the groups are dropped until `heal`.
-/// - `disconnect I J`: the connection between I and J closes (both cores told).
+/// - `disconnect I J` / `connect I J`: the connection between I and J closes / opens (both cores told).
 /// - `tick N`: N ticks; frames take one tick; prints every deliver, reject and ban as it happens.
 /// - `mesh I`, `score I J`, `stats I`: inspect.
 /// `AO_REWRITE=1 swift test --filter GossipTranscriptTests` rewrites the expected output; commit a rewrite only if you
@@ -39,7 +39,8 @@ import Testing
             let expected = lines.drop { $0 != "----" }.dropFirst().joined(separator: "\n")
             let actual = harness.run(command).joined(separator: "\n")
             #expect(actual == expected, "\(file): `\(command)`")
-            rewritten.append(command + "\n----\n" + actual)
+            let comments = block.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n").filter { $0.hasPrefix("#") }
+            rewritten.append((comments + [command, "----", actual]).joined(separator: "\n"))
         }
         if ProcessInfo.processInfo.environment["AO_REWRITE"] == "1" && !file.hasPrefix("safety-") {
             let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata").appendingPathComponent(file)
@@ -103,6 +104,10 @@ struct TranscriptHarness {
             let i = Int(words[1])!, j = Int(words[2])!
             apply(i, cores[i - 1].onPeerDisconnected(Self.nodeID(j), now: now))
             apply(j, cores[j - 1].onPeerDisconnected(Self.nodeID(i), now: now))
+        case "connect":
+            let i = Int(words[1])!, j = Int(words[2])!
+            apply(i, cores[i - 1].onPeerConnected(Self.nodeID(j), now: now))
+            apply(j, cores[j - 1].onPeerConnected(Self.nodeID(i), now: now))
         case "tick":
             for _ in 0..<Int(words[1])! { step() }
         case "mesh":
