@@ -23,8 +23,8 @@ import AOCore
 ///    shell to check it (`.validate`): signature, id = SHA-256(signature), schema, limits. The core never checks
 ///    signatures itself; it relays **only** items for which the shell answered `onValidationResult(.accept)`.
 /// 2. On accept: `.deliver` to the shell (store it), then forward to the mesh peers not known to have it
-///    (the sender, peers that sent it too, announced it or said IDONTWANT). That is at most D-1 sends per node,
-///    the eager-push bound.
+///    (the sender, peers that sent it too, announced it or said IDONTWANT), at most `eagerPushCountMax` (D-2) of them,
+///    which keeps the copies per node under the eager-push bound of D-1.
 /// 3. Items of at least `largePayloadBytesMin` are not pushed: the core sends IHAVE to its mesh instead and peers pull
 ///    with IWANT, one announcer at a time; when a copy arrives, IDONTWANT goes to any other peer already asked, so a
 ///    late answer is not sent. Each node then receives about one copy (at most two when a promise times out and the
@@ -403,8 +403,8 @@ public struct GossipCore: Sendable {
     // MARK: - Sending
 
     /// Sends a cached item on: the payload to small-item targets, an IHAVE to large-item targets. Skips peers known to
-    /// have it, and pushes a payload to at most `eagerPushCountMax` of the rest (a random choice), so every node sends
-    /// at most D-1 copies of an item and the network carries at most D-1 copies per node on average.
+    /// have it, and pushes a payload to at most `eagerPushCountMax` (D-2) of the rest (a random choice), so the network
+    /// carries fewer than D-1 copies per node on average, pulls and duplicated frames included.
     private mutating func forward(_ id: MessageID, to targets: [NodeID], now: Tick, rng: inout some RandomNumberGenerator,
                                   into directives: inout [GossipDirective]) {
         guard var item = cache[id] else { return }

@@ -26,7 +26,7 @@ struct GossipCommand: ParsableCommand {
     @Option(help: "Ticks each partition lasts.") var partitionTicks: UInt64 = 150
     @Option(help: "Minimum frame delay in ticks.") var delayMin: UInt64 = 1
     @Option(help: "Maximum frame delay in ticks.") var delayMax: UInt64 = 5
-    @Option(help: "Mesh degree D (D_lo = D-2, D_hi = D+2).") var meshDegree = 6
+    @Option(help: "Mesh degree D (D_lo = D-2, D_hi = D+2, eager push to D-2).") var meshDegree = 6
 
     func validate() throws {
         guard nodes >= 2 else { throw ValidationError("--nodes must be at least 2") }
@@ -47,7 +47,7 @@ struct GossipCommand: ParsableCommand {
         c.partitions = partitions; c.partitionTicks = partitionTicks
         c.delayTicksMin = delayMin; c.delayTicksMax = delayMax
         c.gossip.meshDegree = meshDegree; c.gossip.meshDegreeLow = meshDegree - 2; c.gossip.meshDegreeHigh = meshDegree + 2
-        c.gossip.eagerPushCountMax = meshDegree - 1
+        c.gossip.eagerPushCountMax = meshDegree - 2
         c.membership.activeViewMax = max(c.membership.activeViewMax, meshDegree + 4)
         print(c.summary)
         let report = GossipSimulation(config: c).run()
