@@ -1,1 +1,0 @@
-/// AOGossip: the pure gossip core (topics, mesh, seen cache, IHAVE/IWANT, scoring).

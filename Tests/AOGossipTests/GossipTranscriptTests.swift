@@ -1,0 +1,154 @@
+import AOCore
+import Foundation
+import Testing
+@testable import AOGossip
+
+/// Data-driven transcript tests (CONVENTIONS.md C7, after etcd-io/raft's interaction tests). Each file under
+/// testdata/ is a list of blocks:
+///
+///     command args
+///     ----
+///     expected output lines
+///
+/// separated by blank lines; lines starting with `#` are comments. Commands:
+/// - `add-nodes N`: N gossip cores (1...N), all connected to each other, subscribed to `global`, heartbeats aligned.
+/// - `publish I msg=NAME [size=BYTES]`: node I publishes an item (valid: its first payload byte is 1).
+/// - `inject I J msg=NAME`: node I (playing an attacker) sends an invalid item straight to J, bypassing its core.
+/// - `partition 1|2,3`: frames between the groups are dropped until `heal`.
+/// - `disconnect I J` / `connect I J`: the connection between I and J closes / opens (both cores told).
+/// - `tick N`: N ticks; frames take one tick; prints every deliver, reject and ban as it happens.
+/// - `mesh I`, `score I J`, `stats I`: inspect.
+/// `AO_REWRITE=1 swift test --filter GossipTranscriptTests` rewrites the expected output; commit a rewrite only if you
+/// understand the diff. Files named `safety-*.txt` hold expectations written by hand for safety properties; they are
+/// never rewritten.
+@Suite struct GossipTranscriptTests {
+    static var files: [String] {
+        let dir = Bundle.module.resourceURL!.appendingPathComponent("testdata")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
+    }
+
+    @Test(arguments: files) func transcript(_ file: String) throws {
+        let url = Bundle.module.resourceURL!.appendingPathComponent("testdata").appendingPathComponent(file)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        var harness = TranscriptHarness()
+        var rewritten: [String] = []
+        for block in text.components(separatedBy: "\n\n") where !block.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            let lines = block.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n").filter { !$0.hasPrefix("#") }
+            guard !lines.isEmpty else { continue }
+            let command = lines[0].trimmingCharacters(in: .whitespaces)
+            let expected = lines.drop { $0 != "----" }.dropFirst().joined(separator: "\n")
+            let actual = harness.run(command).joined(separator: "\n")
+            #expect(actual == expected, "\(file): `\(command)`")
+            let comments = block.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n").filter { $0.hasPrefix("#") }
+            rewritten.append((comments + [command, "----", actual]).joined(separator: "\n"))
+        }
+        if ProcessInfo.processInfo.environment["AO_REWRITE"] == "1" && !file.hasPrefix("safety-") {
+            let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata").appendingPathComponent(file)
+            try (rewritten.joined(separator: "\n\n") + "\n").write(to: source, atomically: true, encoding: .utf8)
+        }
+    }
+}
+
+struct TranscriptHarness {
+    var cores: [GossipCore] = []
+    var rngs: [Xoshiro256] = []
+    var now: Tick = 0
+    var inFlight: [(at: Tick, from: Int, to: Int, message: GossipMessage)] = []
+    var groups: [Int: Int]?  // node -> partition group
+    var names: [MessageID: String] = [:]
+    var output: [String] = []
+
+    static func nodeID(_ i: Int) -> NodeID { NodeID(raw: GossipWireTests.id(UInt64(1000 + i)).raw) }
+    func index(_ id: NodeID) -> Int { (1...cores.count).first { Self.nodeID($0) == id }! }
+    mutating func itemID(_ name: String) -> MessageID {
+        let id = MessageID(raw: ID32(bytes: SHA2.sha256(Array(name.utf8)))!)
+        names[id] = name
+        return id
+    }
+
+    static var parameters: GossipParameters {
+        var p = GossipParameters()
+        p.meshDegree = 3; p.meshDegreeLow = 2; p.meshDegreeHigh = 4; p.lazyDegree = 2; p.eagerPushCountMax = 2
+        p.largePayloadBytesMin = 1000
+        return p
+    }
+
+    mutating func run(_ line: String) -> [String] {
+        output = []
+        let words = line.split(separator: " ").map(String.init)
+        func arg(_ key: String) -> String? { words.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) } }
+        switch words[0] {
+        case "add-nodes":
+            let n = Int(words[1])!
+            for i in 1...n {
+                cores.append(GossipCore(selfID: Self.nodeID(i), parameters: Self.parameters))
+                rngs.append(Xoshiro256(seed: UInt64(i)))
+            }
+            for i in 1...n { for j in 1...n where i != j { apply(i, cores[i - 1].onPeerConnected(Self.nodeID(j), now: now)) } }
+            for i in 1...n { apply(i, cores[i - 1].subscribe(.global, now: now, rng: &rngs[i - 1])) }
+        case "publish":
+            let i = Int(words[1])!
+            let id = itemID(arg("msg")!)
+            var payload = [UInt8](repeating: 0, count: Int(arg("size") ?? "16")!)
+            payload[0] = 1
+            apply(i, cores[i - 1].publish(topic: .global, id: id, payload: payload, now: now, rng: &rngs[i - 1]))
+        case "inject":
+            let i = Int(words[1])!, j = Int(words[2])!
+            inFlight.append((now + 1, i, j, .publish(topic: .global, id: itemID(arg("msg")!), payload: [0xFF, 0, 0])))
+        case "partition":
+            var g: [Int: Int] = [:]
+            for (k, part) in words[1].split(separator: "|").enumerated() { for n in part.split(separator: ",") { g[Int(n)!] = k } }
+            groups = g
+        case "heal": groups = nil
+        case "disconnect":
+            let i = Int(words[1])!, j = Int(words[2])!
+            apply(i, cores[i - 1].onPeerDisconnected(Self.nodeID(j), now: now))
+            apply(j, cores[j - 1].onPeerDisconnected(Self.nodeID(i), now: now))
+        case "connect":
+            let i = Int(words[1])!, j = Int(words[2])!
+            apply(i, cores[i - 1].onPeerConnected(Self.nodeID(j), now: now))
+            apply(j, cores[j - 1].onPeerConnected(Self.nodeID(i), now: now))
+        case "tick":
+            for _ in 0..<Int(words[1])! { step() }
+        case "mesh":
+            let i = Int(words[1])!
+            output.append("node \(i) mesh: " + cores[i - 1].meshPeers(.global).map { String(index($0)) }.sorted().joined(separator: ","))
+        case "score":
+            let i = Int(words[1])!, j = Int(words[2])!
+            let s = cores[i - 1].score(of: Self.nodeID(j)).map { String(format: "%.2f", $0) } ?? "none"
+            output.append("node \(i) scores \(j): \(s) banned=\(cores[i - 1].isBanned(Self.nodeID(j), now: now))")
+        case "stats":
+            let i = Int(words[1])!
+            let c = cores[i - 1].counters
+            output.append("node \(i): received \(c.payloadsReceived) payloads (\(c.payloadBytesReceived) bytes), duplicates \(c.duplicates), accepted \(c.accepted), rejected \(c.rejected), iwant sent \(c.iwantSent)")
+        default:
+            output.append("unknown command \(words[0])")
+        }
+        return output
+    }
+
+    mutating func step() {
+        now += 1
+        let due = inFlight.filter { $0.at <= now }
+        inFlight.removeAll { $0.at <= now }
+        for f in due {
+            if let g = groups, g[f.from] != g[f.to] { continue }
+            apply(f.to, cores[f.to - 1].onMessageReceived(f.message, from: Self.nodeID(f.from), now: now, rng: &rngs[f.to - 1]))
+        }
+        for i in 1...cores.count { apply(i, cores[i - 1].onTick(now: now, rng: &rngs[i - 1])) }
+    }
+
+    mutating func apply(_ i: Int, _ directives: [GossipDirective]) {
+        for d in directives {
+            switch d {
+            case .send(let to, let m): inFlight.append((now + 1, i, index(to), m))
+            case .validate(_, let id, let payload, _):
+                let ok = payload.first == 1
+                if !ok { output.append("t=\(now) node \(i) rejects \(names[id] ?? "?")") }
+                apply(i, cores[i - 1].onValidationResult(id: id, verdict: ok ? .accept : .reject, now: now, rng: &rngs[i - 1]))
+            case .deliver(_, let id, _): output.append("t=\(now) node \(i) delivers \(names[id] ?? "?")")
+            case .disconnect(let p, let until): output.append("t=\(now) node \(i) bans \(index(p)) until \(until)")
+            }
+        }
+    }
+}
