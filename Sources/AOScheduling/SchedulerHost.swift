@@ -229,7 +229,7 @@ public struct SchedulerHost: Sendable {
         for p in peers where !suspected.contains(p) {
             if now > (lastHeard[p] ?? 0) + settings.livenessTimeoutTicks {
                 suspected.insert(p)
-                for g in (leaderOf[p] ?? []).sorted() { wakeGroup(g, leaderSuspected: true) }
+                for g in (leaderOf[p] ?? []).sorted() { suspectLeader(of: g, p) }
             }
         }
         for p in active.sorted() {
@@ -302,6 +302,13 @@ public struct SchedulerHost: Sendable {
 
     // MARK: internals
 
+    mutating func suspectLeader(of p: ProcessID, _ node: NodeID) {
+        guard var g = groups[p] else { return }
+        if g.raft.quiesced { counters.groupsWokenByLiveness += 1 }
+        g.raft.leaderSuspected(node)
+        groups[p] = g; active.insert(p); dirty.insert(p)
+    }
+
     mutating func wakeGroup(_ p: ProcessID, leaderSuspected: Bool) {
         guard var g = groups[p] else { return }
         if g.raft.quiesced {
@@ -326,6 +333,15 @@ public struct SchedulerHost: Sendable {
             }
         }
         var g = groups[p]!
+        // The lease of a quiescent follower is node-level liveness, not heartbeats: if the leader's node has missed
+        // its `alive` beats, honour the (pre)vote instead of waiting a whole timeout to suspect the leader ourselves.
+        switch m.kind {
+        case .preVote, .vote:
+            if let l = g.raft.leader, l != nodeID, l != m.from, now > (lastHeard[l] ?? 0) + 2 * settings.livenessIntervalTicks {
+                g.raft.leaderSuspected(l)
+            }
+        default: break
+        }
         g.raft.onMessage(m, rng: &rng)
         groups[p] = g
         dirty.insert(p); active.insert(p)

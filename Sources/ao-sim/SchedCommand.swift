@@ -22,6 +22,7 @@ struct SchedCommand: ParsableCommand {
     @Option(help: "Per-mille chance per tick that a node crashes.") var crash: UInt64 = 3
     @Option(help: "Per-mille chance that a node crashes after persisting a batch and before sending it.") var crashAfterPersist: UInt64 = 1
     @Option(help: "Per-mille chance per tick that a partition forms.") var partition: UInt64 = 3
+    @Flag(help: "Print every node's view of groups whose leader crashed, each tick until a new leader commits.") var traceFailovers = false
     @Flag(help: "Print only failures and a one-line summary per seed.") var quiet = false
 
     func run() throws {
@@ -31,7 +32,9 @@ struct SchedCommand: ParsableCommand {
             c.seed = s; c.nodes = nodes; c.processes = processes; c.replicas = replicas; c.ticks = ticks
             c.submitPerMille = submit; c.lossPercent = loss; c.duplicatePercent = dup; c.delayTicksMax = delay
             c.crashPerMille = crash; c.crashAfterPersistPerMille = crashAfterPersist; c.partitionPerMille = partition
-            let report = SchedulingSimulation(config: c).run()
+            let sim = SchedulingSimulation(config: c)
+            sim.traceFailovers = traceFailovers
+            let report = sim.run()
             if report.violations.isEmpty {
                 if quiet {
                     print("SEED=\(s) ok acked=\(report.messagesAcknowledged) slots=\(report.slotsCommitted) crashes=\(report.crashes) failoverMedianTicks=\(report.failoverMedianTicks.map(String.init) ?? "-") failoverMaxTicks=\(report.failoverTicks.max().map(String.init) ?? "-")")

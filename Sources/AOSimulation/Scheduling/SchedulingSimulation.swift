@@ -333,8 +333,14 @@ public final class SchedulingSimulation {
         }
     }
 
+    /// Set to print every node's view of the watched groups each tick (debugging a slow failover).
+    public var traceFailovers = false
+
     func watchFailovers() {
         for (p, w) in failoverWatch.sorted(by: { $0.key < $1.key }) {
+            if traceFailovers {
+                for j in nodes.indices { print("t=\(now) node \(j) \(nodes[j].host.map { $0.debugDescription(p) } ?? "down")") }
+            }
             for n in nodes {
                 guard let g = n.host?.groups[p], g.raft.role == .leader, g.raft.term > w.term,
                       g.raft.termAt(g.raft.commit) == g.raft.term else { continue }
