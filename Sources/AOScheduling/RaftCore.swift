@@ -198,23 +198,25 @@ public struct RaftCore: Sendable {
         if configurationIndex == 0 { members = ms }
     }
 
-    /// Starts an election (PreVote first when enabled). `transfer` is set by a `timeoutNow`: it skips PreVote and is
-    /// honoured by members still inside the old leader's lease.
-    mutating func campaign(transfer: Bool, rng: inout some RandomNumberGenerator) {
+    enum CampaignKind { case preVote, election, transfer }
+
+    /// Starts an election: PreVote first when enabled; `.election` after a won PreVote; `.transfer` after a
+    /// `timeoutNow` (skips PreVote, and its votes are honoured by members still inside the old leader's lease).
+    mutating func campaign(_ kind: CampaignKind, rng: inout some RandomNumberGenerator) {
         // A non-member (a learner, or a removed member) never campaigns; it goes dormant until a message arrives.
         guard isMember else { quiesced = true; electionElapsed = 0; return }
         quiesced = false
-        if settings.preVote && !transfer {
+        if kind == .preVote && settings.preVote {
             role = .preCandidate; leader = nil; votes = [id: true]
             electionElapsed = 0; resetRandomizedTimeout(&rng)
-            if votes.count >= quorum { campaign(transfer: true, rng: &rng); return }
+            if votes.count >= quorum { campaign(.election, rng: &rng); return }
             for m in members where m != id { send(m, .preVote(lastIndex: lastIndex, lastTerm: lastTerm), term: term + 1) }
             return
         }
         term += 1; vote = id; role = .candidate; leader = nil; votes = [id: true]
         electionElapsed = 0; resetRandomizedTimeout(&rng)
         if votes.count >= quorum { becomeLeader(); return }
-        for m in members where m != id { send(m, .vote(lastIndex: lastIndex, lastTerm: lastTerm, transfer: transfer)) }
+        for m in members where m != id { send(m, .vote(lastIndex: lastIndex, lastTerm: lastTerm, transfer: kind == .transfer)) }
     }
 
     // MARK: events
@@ -249,7 +251,7 @@ public struct RaftCore: Sendable {
         case .follower, .preCandidate, .candidate:
             electionElapsed += 1
             if electionElapsed >= randomizedElectionTimeout {
-                campaign(transfer: false, rng: &rng)
+                campaign(.preVote, rng: &rng)
             }
         }
     }
@@ -286,7 +288,7 @@ public struct RaftCore: Sendable {
 
     /// Starts an election now (tests and operators; `campaign 1` in transcripts).
     public mutating func campaignNow(rng: inout some RandomNumberGenerator) {
-        if role != .leader { campaign(transfer: false, rng: &rng) }
+        if role != .leader { campaign(.preVote, rng: &rng) }
     }
 
     /// MUST be invoked for every Raft message addressed to this member.
@@ -402,7 +404,7 @@ public struct RaftCore: Sendable {
         votes[from] = granted
         let yes = votes.values.filter { $0 }.count, no = votes.values.filter { !$0 }.count
         if yes >= quorum {
-            if role == .preCandidate { campaign(transfer: true, rng: &rng) } else { becomeLeader() }
+            if role == .preCandidate { campaign(.election, rng: &rng) } else { becomeLeader() }
         } else if no >= quorum {
             becomeFollower(term: term, leader: nil, rng: &rng)
         }
@@ -423,7 +425,7 @@ public struct RaftCore: Sendable {
             }
         case .timeoutNow:
             leader = m.from
-            campaign(transfer: true, rng: &rng)
+            campaign(.transfer, rng: &rng)
         default: break
         }
     }
