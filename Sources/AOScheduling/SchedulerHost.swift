@@ -166,6 +166,12 @@ public struct SchedulerHost: Sendable {
             groups[d.process] = SchedulerGroup(process: d.process, raft: raft)
             dirty.insert(d.process)
         }
+        // A group this node is a bootstrap member of but never wrote (it crashed before its first batch) starts fresh:
+        // with nothing durable it has voted for no one and holds no entry, so a fresh member is what it is.
+        for p in replicas.keys.sorted() where groups[p] == nil && bootstrapMembers(of: p).contains(nodeID) {
+            groups[p] = SchedulerGroup(process: p, raft: RaftCore(id: nodeID, members: bootstrapMembers(of: p), settings: settings.raft, rng: &rng))
+            active.insert(p); dirty.insert(p)
+        }
         for (p, m, k) in submissions { pending[PendingKey(process: p, message: m)] = Pending(outboxKey: k, nextAttempt: now, attempts: 0) }
     }
 
@@ -187,11 +193,14 @@ public struct SchedulerHost: Sendable {
     public mutating func onProcess(_ process: ProcessID, replicas r: Int?, rng: inout some RandomNumberGenerator) {
         replicas[process] = min(max(r ?? settings.replicasDefault, 1), SchedulingLimits.groupMembersMax)
         let members = bootstrapMembers(of: process)
-        if var g = groups[process] {
-            g.raft.setBootstrapMembers(members); groups[process] = g
+        if groups[process] != nil {
+            groups[process]!.raft.setBootstrapMembers(members)
         } else if members.contains(nodeID) {
             groups[process] = SchedulerGroup(process: process, raft: RaftCore(id: nodeID, members: members, settings: settings.raft, rng: &rng))
             active.insert(process); dirty.insert(process)
+            // The top-ranked member campaigns at once, so a new process has a leader within a round trip instead of an
+            // election timeout (PreVote makes this harmless if it is late or behind).
+            if members.first == nodeID { groups[process]!.raft.campaignNow(rng: &rng) }
         }
     }
 
@@ -233,12 +242,11 @@ public struct SchedulerHost: Sendable {
             }
         }
         for p in active.sorted() {
-            guard var g = groups[p] else { continue }
+            guard groups[p] != nil else { continue }
             let holdAwake = certificateRound[p] != nil || certifyNext[p] != nil || reconfigure.contains(p)
-            g.raft.tick(mayQuiesce: !holdAwake, rng: &rng)
-            groups[p] = g
+            groups[p]!.raft.tick(mayQuiesce: !holdAwake, rng: &rng)
             dirty.insert(p)
-            if g.raft.role == .leader {
+            if groups[p]!.raft.role == .leader {
                 startCertificateRound(p)
                 if now % settings.certificateRetryTicks == 0, let round = certificateRound[p] {
                     for m in round.configuration where m != nodeID && round.shares[m] == nil { outbox[m, default: []].append(.certifyRequest(round.subject)) }
@@ -278,16 +286,16 @@ public struct SchedulerHost: Sendable {
 
     /// Asks a group's leader to hand over (operators, tests, and the host itself before removing a leader).
     public mutating func transferLeadership(_ process: ProcessID, to target: NodeID) {
-        guard var g = groups[process] else { return }
-        g.raft.transferLeadership(to: target)
-        groups[process] = g; dirty.insert(process); active.insert(process)
+        guard groups[process] != nil else { return }
+        groups[process]!.raft.transferLeadership(to: target)
+        dirty.insert(process); active.insert(process)
     }
 
     /// Starts an election in a group now (tests, operators).
     public mutating func campaign(_ process: ProcessID, rng: inout some RandomNumberGenerator) {
-        guard var g = groups[process] else { return }
-        g.raft.campaignNow(rng: &rng)
-        groups[process] = g; dirty.insert(process); active.insert(process)
+        guard groups[process] != nil else { return }
+        groups[process]!.raft.campaignNow(rng: &rng)
+        dirty.insert(process); active.insert(process)
     }
 
     /// One line of a group's state, for simulator failure reports.
@@ -303,19 +311,19 @@ public struct SchedulerHost: Sendable {
     // MARK: internals
 
     mutating func suspectLeader(of p: ProcessID, _ node: NodeID) {
-        guard var g = groups[p] else { return }
-        if g.raft.quiesced { counters.groupsWokenByLiveness += 1 }
-        g.raft.leaderSuspected(node)
-        groups[p] = g; active.insert(p); dirty.insert(p)
+        guard groups[p] != nil else { return }
+        if groups[p]!.raft.quiesced { counters.groupsWokenByLiveness += 1 }
+        groups[p]!.raft.leaderSuspected(node)
+        active.insert(p); dirty.insert(p)
     }
 
     mutating func wakeGroup(_ p: ProcessID, leaderSuspected: Bool) {
-        guard var g = groups[p] else { return }
-        if g.raft.quiesced {
-            g.raft.wake()
+        guard groups[p] != nil else { return }
+        if groups[p]!.raft.quiesced {
+            groups[p]!.raft.wake()
             if leaderSuspected { counters.groupsWokenByLiveness += 1 }
         }
-        groups[p] = g; active.insert(p); dirty.insert(p)
+        active.insert(p); dirty.insert(p)
     }
 
     mutating func onRaft(_ p: ProcessID, _ m: RaftMessage, rng: inout some RandomNumberGenerator) {
@@ -332,18 +340,17 @@ public struct SchedulerHost: Sendable {
                 if let proof = detector.observe(a) { out.equivocations.append(proof) }
             }
         }
-        var g = groups[p]!
+        let g = groups[p]!
         // The lease of a quiescent follower is node-level liveness, not heartbeats: if the leader's node has missed
         // its `alive` beats, honour the (pre)vote instead of waiting a whole timeout to suspect the leader ourselves.
         switch m.kind {
         case .preVote, .vote:
             if let l = g.raft.leader, l != nodeID, l != m.from, now > (lastHeard[l] ?? 0) + 2 * settings.livenessIntervalTicks {
-                g.raft.leaderSuspected(l)
+                groups[p]!.raft.leaderSuspected(l)
             }
         default: break
         }
-        g.raft.onMessage(m, rng: &rng)
-        groups[p] = g
+        groups[p]!.raft.onMessage(m, rng: &rng)
         dirty.insert(p); active.insert(p)
     }
 
@@ -353,10 +360,10 @@ public struct SchedulerHost: Sendable {
         pend.attempts += 1
         pending[key] = pend
         let p = key.process
-        if var g = groups[p] {
+        if let g = groups[p] {
             if g.raft.role == .leader {
-                let outcome = g.assign(message: key.message, outboxKey: pend.outboxKey, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
-                groups[p] = g; dirty.insert(p); active.insert(p)
+                let outcome = groups[p]!.assign(message: key.message, outboxKey: pend.outboxKey, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
+                dirty.insert(p); active.insert(p)
                 if case .duplicate(let slot, true) = outcome {
                     pending[key] = nil; out.submissionsAssigned.append((p, key.message, slot))
                 }
@@ -373,9 +380,10 @@ public struct SchedulerHost: Sendable {
     }
 
     mutating func onForward(_ p: ProcessID, _ m: MessageID, _ k: OutboxKey?, origin: NodeID, from: NodeID) {
-        guard var g = groups[p] else { counters.forwardsDropped += 1; return }
-        let outcome = g.assign(message: m, outboxKey: k, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
-        groups[p] = g; dirty.insert(p)
+        guard groups[p] != nil else { counters.forwardsDropped += 1; return }
+        let outcome = groups[p]!.assign(message: m, outboxKey: k, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
+        let g = groups[p]!
+        dirty.insert(p)
         switch outcome {
         case .appended:
             active.insert(p)
@@ -434,24 +442,24 @@ public struct SchedulerHost: Sendable {
     }
 
     mutating func reconfigureStep(_ p: ProcessID) {
-        guard var g = groups[p], g.raft.role == .leader else { reconfigure.remove(p); return }
+        guard let g = groups[p], g.raft.role == .leader else { reconfigure.remove(p); return }
         let r = replicas[p] ?? settings.replicasDefault
         let desired = Rendezvous.members(process: p, candidates: admitted.intersection(announced), count: r)
         let current = g.raft.members
         if Set(desired) == Set(current) || desired.isEmpty { reconfigure.remove(p); return }
         guard g.raft.canChangeConfiguration else { return }
         if let add = desired.first(where: { !current.contains($0) }), current.count < max(r, desired.count) || !current.contains(where: { !desired.contains($0) }) {
-            _ = g.raft.proposeConfiguration(current + [add])
+            _ = groups[p]!.raft.proposeConfiguration(current + [add])
         } else if let remove = current.first(where: { !desired.contains($0) }) {
             if remove == nodeID {
-                if let target = desired.first(where: { current.contains($0) }) { g.raft.transferLeadership(to: target) }
+                if let target = desired.first(where: { current.contains($0) }) { groups[p]!.raft.transferLeadership(to: target) }
             } else {
-                _ = g.raft.proposeConfiguration(current.filter { $0 != remove })
+                _ = groups[p]!.raft.proposeConfiguration(current.filter { $0 != remove })
             }
         } else if let add = desired.first(where: { !current.contains($0) }) {
-            _ = g.raft.proposeConfiguration(current + [add])
+            _ = groups[p]!.raft.proposeConfiguration(current + [add])
         }
-        groups[p] = g; dirty.insert(p)
+        dirty.insert(p)
     }
 
     // MARK: Ready
@@ -466,12 +474,12 @@ public struct SchedulerHost: Sendable {
             let batch = dirty.sorted()
             dirty = []
             for p in batch {
-                guard var g = groups[p] else { continue }
-                if g.raft.hasReady {
-                    let r = g.raft.ready()
-                    g.raft.advance(r)
-                    g.reindex()
-                    groups[p] = g
+                guard groups[p] != nil else { continue }
+                if groups[p]!.raft.hasReady {
+                    let r = groups[p]!.raft.ready()
+                    groups[p]!.raft.advance(r)
+                    groups[p]!.reindex()
+                    let g = groups[p]!
                     if !r.entries.isEmpty || r.hardState != nil {
                         out.writes.append(GroupWrite(process: p, bootstrapMembers: g.raft.bootstrapMembers, hardState: r.hardState, entries: r.entries))
                     }
@@ -505,9 +513,9 @@ public struct SchedulerHost: Sendable {
         if let l = s.leader, l != nodeID { leaderOf[l, default: []].insert(p) }
         if s.role == .leader {
             // The process's own assignment is slot 0: the first leader writes it before anything else.
-            if var g = groups[p], g.chainTip() == nil {
-                _ = g.assign(message: nil, outboxKey: nil, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
-                groups[p] = g; dirty.insert(p)
+            if let g = groups[p], g.chainTip() == nil {
+                _ = groups[p]!.assign(message: nil, outboxKey: nil, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
+                dirty.insert(p)
             }
             if let g = groups[p], Set(g.raft.members) != Set(Rendezvous.members(process: p, candidates: admitted.intersection(announced), count: replicas[p] ?? settings.replicasDefault)) {
                 reconfigure.insert(p)
