@@ -57,7 +57,8 @@ import Testing
             let sim = SchedulingSimulation(config: c)
             let quiet = sim.runUntilQuiet(maxTicks: 400)
             #expect(quiet, "groups did not quiesce (\(processes) processes)")
-            // Align to the liveness schedule so both runs look at the same phase.
+            // Let the last quiesce heartbeats land, then align to the liveness schedule so both runs see the same phase.
+            for _ in 0..<20 { sim.step() }
             while sim.now % 10 != 0 { sim.step() }
             return sim.measureIdleTraffic(ticks: 20)
         }
