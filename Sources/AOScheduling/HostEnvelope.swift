@@ -15,7 +15,9 @@ public enum HostItem: Hashable, Sendable {
     /// A member's signature over `subject`, to the leader.
     case certificateShare(CertificateSubject, [UInt8])
     /// Node-level liveness: sent to every scheduler peer on a fixed schedule, whatever the number of groups.
-    case alive
+    /// `incarnation` changes when the node restarts, so peers notice a restart faster than the liveness timeout
+    /// (a restarted leader has lost its role; its quiescent groups must elect).
+    case alive(incarnation: UInt64)
 }
 
 /// A coalesced batch of items from one host to another, with a compact binary encoding. The sender and receiver
@@ -38,7 +40,7 @@ public struct HostEnvelope: Hashable, Sendable {
             case .certifyRequest(let s): w.u8(3); w.id(s.process.raw); w.varint(s.slot); w.id(s.assignment.raw)
             case .certificateShare(let s, let sig):
                 w.u8(4); w.id(s.process.raw); w.varint(s.slot); w.id(s.assignment.raw); w.blob(sig)
-            case .alive: w.u8(5)
+            case .alive(let i): w.u8(5); w.varint(i)
             }
         }
         return w.bytes
@@ -72,7 +74,7 @@ public struct HostEnvelope: Hashable, Sendable {
                 let s = CertificateSubject(process: ProcessID(raw: try r.id("process")), slot: try r.varint("slot"),
                                            assignment: MessageID(raw: try r.id("assignment")))
                 items.append(.certificateShare(s, try r.blob("signature", max: SchedulingLimits.signatureBytesMax)))
-            case 5: items.append(.alive)
+            case 5: items.append(.alive(incarnation: try r.varint("incarnation")))
             case let b: throw .badTag("item kind \(b)")
             }
         }

@@ -133,6 +133,8 @@ public struct SchedulerHost: Sendable {
 
     public private(set) var detector = EquivocationDetector()
     var lastHeard: [NodeID: Tick] = [:]
+    let incarnation: UInt64
+    var peerIncarnation: [NodeID: UInt64] = [:]
     public private(set) var suspected: Set<NodeID> = []
     public private(set) var counters = SchedulerHostCounters()
 
@@ -144,9 +146,10 @@ public struct SchedulerHost: Sendable {
     var blockHeight: UInt64
 
     /// A host with no groups yet. `admitted` is the network configuration's scheduler set.
+    /// `incarnation` MUST change at every start of the node (e.g. a durable boot counter).
     public init(signer: any SchedulingSigner & Sendable, admitted: Set<NodeID>, announced: Set<NodeID>? = nil,
-                settings: SchedulerHostSettings = SchedulerHostSettings(), now: Tick = 0) {
-        self.nodeID = signer.nodeID; self.signer = signer; self.settings = settings
+                settings: SchedulerHostSettings = SchedulerHostSettings(), now: Tick = 0, incarnation: UInt64 = 0) {
+        self.nodeID = signer.nodeID; self.signer = signer; self.settings = settings; self.incarnation = incarnation
         self.admitted = admitted; self.announced = announced ?? admitted
         self.blockHeight = settings.blockHeightDefault
         self.now = now
@@ -156,9 +159,9 @@ public struct SchedulerHost: Sendable {
     /// A host restarted from the shell's durable state: its groups (quiescent until a message or request wakes
     /// them) and the accepted, not yet assigned submissions (retried at once).
     public init(signer: any SchedulingSigner & Sendable, admitted: Set<NodeID>, announced: Set<NodeID>? = nil,
-                settings: SchedulerHostSettings = SchedulerHostSettings(), now: Tick, restoring durable: [DurableGroup],
+                settings: SchedulerHostSettings = SchedulerHostSettings(), now: Tick, incarnation: UInt64, restoring durable: [DurableGroup],
                 replicas: [ProcessID: Int], submissions: [(ProcessID, MessageID, OutboxKey?)], rng: inout some RandomNumberGenerator) {
-        self.init(signer: signer, admitted: admitted, announced: announced, settings: settings, now: now)
+        self.init(signer: signer, admitted: admitted, announced: announced, settings: settings, now: now, incarnation: incarnation)
         self.replicas = replicas
         for d in durable.sorted(by: { $0.process < $1.process }) {
             let raft = RaftCore(id: nodeID, members: d.bootstrapMembers, settings: settings.raft, hardState: d.hardState,
@@ -234,7 +237,7 @@ public struct SchedulerHost: Sendable {
         self.now = now; self.clockMs = max(self.clockMs, clockMs)
         // Node-level liveness: a fixed schedule, independent of the number of groups.
         let peers = admitted.intersection(announced).subtracting([nodeID]).sorted()
-        if now % settings.livenessIntervalTicks == 0 { for p in peers { outbox[p, default: []].append(.alive) } }
+        if now % settings.livenessIntervalTicks == 0 { for p in peers { outbox[p, default: []].append(.alive(incarnation: incarnation)) } }
         for p in peers where !suspected.contains(p) {
             if now > (lastHeard[p] ?? 0) + settings.livenessTimeoutTicks {
                 suspected.insert(p)
@@ -272,7 +275,12 @@ public struct SchedulerHost: Sendable {
         suspected.remove(from)
         for item in envelope.items {
             switch item {
-            case .alive: break
+            case .alive(let i):
+                // A new incarnation means the peer restarted: it leads nothing any more.
+                if let old = peerIncarnation[from], old != i {
+                    for g in (leaderOf[from] ?? []).sorted() { suspectLeader(of: g, from) }
+                }
+                peerIncarnation[from] = i
             case .raft(let p, let m): onRaft(p, m, rng: &rng)
             case .forward(let p, let m, let k, let origin): onForward(p, m, k, origin: origin, from: from)
             case .assigned(let p, let m, let s):

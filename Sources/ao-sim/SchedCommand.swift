@@ -20,6 +20,7 @@ struct SchedCommand: ParsableCommand {
     @Option(help: "Percent of packets duplicated.") var dup: UInt64 = 3
     @Option(help: "Maximum packet delay in ticks (reordering).") var delay: UInt64 = 3
     @Option(help: "Per-mille chance per tick that a node crashes.") var crash: UInt64 = 3
+    @Option(help: "A crashed node restarts after a random 1...N ticks.") var restartTicks: UInt64 = 80
     @Option(help: "Per-mille chance that a node crashes after persisting a batch and before sending it.") var crashAfterPersist: UInt64 = 1
     @Option(help: "Per-mille chance per tick that a partition forms.") var partition: UInt64 = 3
     @Flag(help: "Print every node's view of groups whose leader crashed, each tick until a new leader commits.") var traceFailovers = false
@@ -31,20 +32,20 @@ struct SchedCommand: ParsableCommand {
             var c = SchedSimConfig()
             c.seed = s; c.nodes = nodes; c.processes = processes; c.replicas = replicas; c.ticks = ticks
             c.submitPerMille = submit; c.lossPercent = loss; c.duplicatePercent = dup; c.delayTicksMax = delay
-            c.crashPerMille = crash; c.crashAfterPersistPerMille = crashAfterPersist; c.partitionPerMille = partition
+            c.crashPerMille = crash; c.restartTicksMax = restartTicks; c.crashAfterPersistPerMille = crashAfterPersist; c.partitionPerMille = partition
             let sim = SchedulingSimulation(config: c)
             sim.traceFailovers = traceFailovers
             let report = sim.run()
             if report.violations.isEmpty {
                 if quiet {
-                    print("SEED=\(s) ok acked=\(report.messagesAcknowledged) slots=\(report.slotsCommitted) crashes=\(report.crashes) failoverMedianTicks=\(report.failoverMedianTicks.map(String.init) ?? "-") failoverMaxTicks=\(report.failoverTicks.max().map(String.init) ?? "-")")
+                    print("SEED=\(s) ok acked=\(report.messagesAcknowledged) slots=\(report.slotsCommitted) crashes=\(report.crashes) failoverMedianTicks=\(report.failoverMedianTicks.map(String.init) ?? "-") failoverMaxTicks=\(report.failoverTicks.max().map(String.init) ?? "-") failoverSamples=\(report.failoverTicks.map(String.init).joined(separator: ","))")
                 } else {
                     print(report)
                 }
             } else {
                 failures += 1
                 print(report)
-                print("FAILED SEED=\(s); replay: ao-sim sched --seed \(s) --nodes \(nodes) --processes \(processes) --replicas \(replicas) --ticks \(ticks) --submit \(submit) --loss \(loss) --dup \(dup) --delay \(delay) --crash \(crash) --crash-after-persist \(crashAfterPersist) --partition \(partition)")
+                print("FAILED SEED=\(s); replay: ao-sim sched --seed \(s) --nodes \(nodes) --processes \(processes) --replicas \(replicas) --ticks \(ticks) --submit \(submit) --loss \(loss) --dup \(dup) --delay \(delay) --crash \(crash) --restart-ticks \(restartTicks) --crash-after-persist \(crashAfterPersist) --partition \(partition)")
                 break
             }
         }

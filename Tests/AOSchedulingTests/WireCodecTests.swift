@@ -24,7 +24,7 @@ import Testing
         items += [.forward(p, MessageID(bytes: [UInt8](repeating: 5, count: 32))!, OutboxKey(fromProcess: p, reference: "r"), origin: a),
                   .forward(p, MessageID(bytes: [UInt8](repeating: 6, count: 32))!, nil, origin: b),
                   .assigned(p, MessageID(bytes: [UInt8](repeating: 5, count: 32))!, 99), .certifyRequest(subject),
-                  .certificateShare(subject, signer.signCertificate(subject)), .alive]
+                  .certificateShare(subject, signer.signCertificate(subject)), .alive(incarnation: 300)]
         return HostEnvelope(items: items)
     }
 

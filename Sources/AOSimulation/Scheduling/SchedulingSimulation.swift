@@ -205,6 +205,7 @@ public final class SchedulingSimulation {
         let subs = d.submissions.sorted { $0.key < $1.key }.map { $0.value }
         nodes[i].host = SchedulerHost(
             signer: SimulatedSigner(nodeID: nodeIDs[i]), admitted: Set(nodeIDs), settings: hostSettings, now: now,
+            incarnation: UInt64(report.restarts + 1),
             restoring: d.groups.values.sorted { $0.process < $1.process },
             replicas: Dictionary(uniqueKeysWithValues: processes.map { ($0, config.replicas) }), submissions: subs, rng: &rng)
         report.restarts += 1
