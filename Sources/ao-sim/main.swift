@@ -6,9 +6,7 @@ struct AOSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ao-sim",
         abstract: "Run many aonode protocol cores in one thread over a simulated network; replay any run from its seed.",
-        subcommands: [
-            GossipCommand.self,
-        ]
+        subcommands: [GossipCommand.self, SchedCommand.self]
     )
 }
 

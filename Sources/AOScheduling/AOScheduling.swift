@@ -1,1 +1,0 @@
-/// AOScheduling: the pure Raft-style election and slot-assignment cores.

@@ -1,0 +1,74 @@
+import AOCore
+import Testing
+@testable import AOScheduling
+
+@Suite struct WireCodecTests {
+    let a = NodeID(bytes: [UInt8](repeating: 1, count: 32))!
+    let b = NodeID(bytes: [UInt8](repeating: 2, count: 32))!
+    let p = ProcessID(bytes: [UInt8](repeating: 3, count: 32))!
+
+    var sample: HostEnvelope {
+        let signer = SimulatedSigner(nodeID: a)
+        let sealed = signer.seal(AssignmentFields(process: p, slot: 7, message: MessageID(bytes: [UInt8](repeating: 4, count: 32))!,
+                                                  hashChain: HashChain.first(process: p), blockHeight: 1_500_000, timestampMs: 1_711_676_638_471,
+                                                  term: 3, outboxKey: OutboxKey(fromProcess: p, reference: "42")))
+        let entries = [LogEntry(term: 3, index: 10, payload: .noop), LogEntry(term: 3, index: 11, payload: .configuration([a, b])),
+                       LogEntry(term: 3, index: 12, payload: .assignment(sealed))]
+        let subject = CertificateSubject(process: p, slot: 7, assignment: sealed.id)
+        let kinds: [RaftMessage.Kind] = [
+            .preVote(lastIndex: 5, lastTerm: 2), .preVoteResponse(reject: true), .vote(lastIndex: 5, lastTerm: 2, transfer: true),
+            .voteResponse(reject: false), .append(prevIndex: 9, prevTerm: 3, entries: entries, commit: 9),
+            .appendResponse(index: 12, reject: true, hint: 8), .heartbeat(commit: 12, quiesce: true), .heartbeatResponse, .timeoutNow, .wake,
+        ]
+        var items: [HostItem] = kinds.map { .raft(p, RaftMessage(from: a, to: b, term: 3, kind: $0)) }
+        items += [.forward(p, MessageID(bytes: [UInt8](repeating: 5, count: 32))!, OutboxKey(fromProcess: p, reference: "r"), origin: a),
+                  .forward(p, MessageID(bytes: [UInt8](repeating: 6, count: 32))!, nil, origin: b),
+                  .assigned(p, MessageID(bytes: [UInt8](repeating: 5, count: 32))!, 99), .certifyRequest(subject),
+                  .certificateShare(subject, signer.signCertificate(subject)), .alive(incarnation: 300)]
+        return HostEnvelope(items: items)
+    }
+
+    @Test func everyItemRoundTrips() throws {
+        let env = sample
+        let decoded = try HostEnvelope.decode(env.encoded(), from: a, to: b)
+        #expect(decoded == env)
+    }
+
+    @Test func everyTruncationIsATypedError() {
+        let bytes = sample.encoded()
+        for n in 0..<bytes.count {
+            #expect(throws: SchedulingWireError.self) { try HostEnvelope.decode(Array(bytes[..<n]), from: a, to: b) }
+        }
+        #expect(throws: SchedulingWireError.trailingBytes("")) { try HostEnvelope.decode(bytes + [0], from: a, to: b) }
+    }
+
+    @Test func hostileBytesNeverTrap() {
+        // A cheap in-test fuzzer: random bytes and random single-byte mutations of a valid envelope.
+        var rng = Xoshiro256(seed: 99)
+        let valid = sample.encoded()
+        var refused = 0
+        for i in 0..<3000 {
+            var bytes: [UInt8]
+            if i % 2 == 0 {
+                bytes = (0..<Int.random(in: 0..<200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            } else {
+                bytes = valid
+                for _ in 0..<Int.random(in: 1...4, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            }
+            do { _ = try HostEnvelope.decode(bytes, from: a, to: b) } catch { refused += 1 }
+        }
+        #expect(refused > 1500)
+    }
+
+    @Test func limitsAreEnforced() {
+        var w = WireWriter()
+        w.u8(1); w.varint(UInt64(SchedulingLimits.envelopeMessagesMax) + 1)
+        #expect(throws: SchedulingWireError.tooLarge("")) { try HostEnvelope.decode(w.bytes, from: a, to: b) }
+        var v = WireWriter()
+        v.u8(1); for _ in 0..<11 { v.u8(0xff) }
+        #expect(throws: SchedulingWireError.badValue("")) { try HostEnvelope.decode(v.bytes, from: a, to: b) }
+        var t = WireWriter()
+        t.u8(1); t.varint(1); t.u8(77)
+        #expect(throws: SchedulingWireError.badTag("")) { try HostEnvelope.decode(t.bytes, from: a, to: b) }
+    }
+}
