@@ -77,34 +77,21 @@ public struct ProcessModule: Sendable {
 
     /// Whether the first memory is a memory64 (limits flag bit 2).
     static func declaredMemoryIs64(_ b: [UInt8]) -> Bool {
-        var i = 8
-        func leb() -> UInt64? {
-            var result: UInt64 = 0; var shift: UInt64 = 0
-            while i < b.count {
-                let byte = b[i]; i += 1
-                if shift < 64 { result |= UInt64(byte & 0x7F) << shift }
-                if byte & 0x80 == 0 { return result }
-                shift += 7
-                if shift > 70 { return nil }
-            }
-            return nil
-        }
-        while i < b.count {
-            let id = b[i]; i += 1
-            guard let size = leb() else { return false }
-            let end = i + Int(clamping: size)
-            guard end <= b.count else { return false }
-            if id == 5 {
-                guard let count = leb(), count >= 1, i < end else { return false }
-                return b[i] & 4 != 0
-            }
-            i = end
-        }
-        return false
+        guard let limits = firstMemoryLimits(b) else { return false }
+        return limits.flags & 4 != 0
     }
 
-    /// Reads the first memory's limits from the memory section (id 5) without trusting anything else.
+    /// The first memory's limits in bytes (minimum, optional maximum), saturating at `UInt64.max`.
     static func declaredMemory(_ b: [UInt8]) -> (UInt64, UInt64?)? {
+        guard let limits = firstMemoryLimits(b) else { return nil }
+        let page: UInt64 = 65536
+        func bytes(_ pages: UInt64) -> UInt64 { pages.multipliedReportingOverflow(by: page).overflow ? .max : pages * page }
+        return (bytes(limits.minPages), limits.maxPages.map(bytes))
+    }
+
+    /// Reads the first memory's limits from the memory section (id 5) without trusting anything else in the binary:
+    /// every length is bounds-checked and a malformed LEB128 or section gives nil.
+    static func firstMemoryLimits(_ b: [UInt8]) -> (flags: UInt8, minPages: UInt64, maxPages: UInt64?)? {
         var i = 8
         func leb() -> UInt64? {
             var result: UInt64 = 0; var shift: UInt64 = 0
@@ -125,12 +112,10 @@ public struct ProcessModule: Sendable {
             if id == 5 {
                 guard let count = leb(), count >= 1, i < end else { return nil }
                 let flags = b[i]; i += 1
-                guard let mn = leb() else { return nil }
-                var mx: UInt64?
-                if flags & 1 != 0 { mx = leb() }
-                let page: UInt64 = 65536
-                return (mn.multipliedReportingOverflow(by: page).overflow ? .max : mn * page,
-                        mx.map { $0.multipliedReportingOverflow(by: page).overflow ? .max : $0 * page })
+                guard let minPages = leb() else { return nil }
+                var maxPages: UInt64?
+                if flags & 1 != 0 { maxPages = leb() }
+                return (flags, minPages, maxPages)
             }
             i = end
         }
