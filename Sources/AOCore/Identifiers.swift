@@ -7,9 +7,19 @@ public struct ID32: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
         guard bytes.count == 32 else { return nil }
-        var words = [UInt64](repeating: 0, count: 4)
-        for (i, byte) in bytes.enumerated() { words[i / 8] = words[i / 8] << 8 | UInt64(byte) }
-        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+        // Hot in store keys and gossip ids: read the words without allocating.
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var index = 0
+        for byte in bytes {
+            switch index >> 3 {
+            case 0: words.0 = words.0 << 8 | UInt64(byte)
+            case 1: words.1 = words.1 << 8 | UInt64(byte)
+            case 2: words.2 = words.2 << 8 | UInt64(byte)
+            default: words.3 = words.3 << 8 | UInt64(byte)
+            }
+            index += 1
+        }
+        (a, b, c, d) = words
     }
 
     /// Parses 43 base64url characters (32 bytes); nil otherwise.
@@ -19,9 +29,12 @@ public struct ID32: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public var bytes: [UInt8] {
-        var out = [UInt8](); out.reserveCapacity(32)
-        for w in [a, b, c, d] { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(s))) } }
-        return out
+        // One allocation, no intermediate arrays: this is on every store lookup's key path.
+        [UInt8](unsafeUninitializedCapacity: 32) { buffer, count in
+            var big = (a.bigEndian, b.bigEndian, c.bigEndian, d.bigEndian)
+            withUnsafeBytes(of: &big) { raw in _ = buffer.initialize(from: raw) }
+            count = 32
+        }
     }
 
     public var base64URL: String { Base64URL.encode(bytes) }

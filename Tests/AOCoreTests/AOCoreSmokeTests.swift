@@ -12,6 +12,18 @@ import Testing
         #expect(ID32(base64URL: String(text.dropLast())) == nil)
     }
 
+    @Test func idBytesRoundTripAndOrderMatchesLexicographicBytes() {
+        var rng = Xoshiro256(seed: 7)
+        let samples = (0..<200).map { _ in (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        for bytes in samples { #expect(ID32(bytes: bytes)?.bytes == bytes) }
+        for (x, y) in zip(samples, samples.dropFirst()) {
+            #expect((ID32(bytes: x)! < ID32(bytes: y)!) == x.lexicographicallyPrecedes(y))
+        }
+        #expect(ID32(bytes: [UInt8](repeating: 1, count: 31)) == nil)
+        #expect(ID32(bytes: [UInt8](repeating: 1, count: 33)) == nil)
+        #expect(ID32(bytes: ArraySlice([UInt8](0..<40))[4..<36])?.bytes == Array(4..<36))
+    }
+
     @Test func idOrderIsByteOrder() {
         var lo = [UInt8](repeating: 0, count: 32), hi = lo
         lo[31] = 0xff; hi[0] = 1
