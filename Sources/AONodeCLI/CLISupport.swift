@@ -45,3 +45,18 @@ func writeNewFile(_ path: String, _ bytes: [UInt8]) throws {
         throw CommandFailure("cannot write \(path)", exitCode: 2)
     }
 }
+
+/// A leaf command whose work writes through a `CommandOutput`, so `run()` prints and tests capture the same calls.
+protocol OutputCommand: ParsableCommand {
+    func execute(_ io: CommandOutput) throws
+}
+
+extension Keygen: OutputCommand {}
+extension AddressCommand: OutputCommand {}
+extension ItemCreate: OutputCommand {}
+extension ItemInspect: OutputCommand {}
+extension StoreImport: OutputCommand {}
+extension StoreGet: OutputCommand {}
+extension StoreExport: OutputCommand {}
+extension StoreStats: OutputCommand {}
+extension StoreBackup: OutputCommand {}

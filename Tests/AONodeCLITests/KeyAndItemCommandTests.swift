@@ -6,11 +6,6 @@ import Testing
 
 /// Parses and runs the `keygen`, `address` and `item` commands as `aonode` would, capturing their output.
 @Suite struct KeyAndItemCommandTests {
-    final class Captured: @unchecked Sendable {
-        var out: [String] = [], err: [String] = []
-        var io: CommandOutput { CommandOutput(out: { self.out.append($0) }, err: { self.err.append($0) }) }
-    }
-
     /// A fresh temporary directory, removed by the caller.
     static func tempDir() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-cli-\(UUID().uuidString)")
@@ -18,20 +13,8 @@ import Testing
         return dir
     }
 
-    /// Parses `arguments` from the root command, runs the leaf with captured output; returns its output and failure.
-    static func run(_ arguments: [String]) throws -> (Captured, CommandFailure?) {
-        let command = try AONodeCommand.parseAsRoot(arguments)
-        let c = Captured()
-        do {
-            switch command {
-            case let k as Keygen: try k.execute(c.io)
-            case let a as AddressCommand: try a.execute(c.io)
-            case let i as ItemCreate: try i.execute(c.io)
-            case let i as ItemInspect: try i.execute(c.io)
-            default: Issue.record("unexpected command \(type(of: command))")
-            }
-        } catch let f as CommandFailure { return (c, f) }
-        return (c, nil)
+    static func run(_ arguments: [String]) throws -> (CommandHarness.Captured, CommandFailure?) {
+        try CommandHarness.run(arguments)
     }
 
     @Test func keygenWritesA0600KeyAndAddressReadsIt() throws {

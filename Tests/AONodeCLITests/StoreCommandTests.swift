@@ -6,25 +6,8 @@ import Testing
 
 /// Parses and runs the `store` verbs as `aonode` would, on real LMDB stores in temporary data directories.
 @Suite struct StoreCommandTests {
-    final class Captured: @unchecked Sendable {
-        var out: [String] = [], err: [String] = []
-        var io: CommandOutput { CommandOutput(out: { self.out.append($0) }, err: { self.err.append($0) }) }
-    }
-
-    static func run(_ arguments: [String]) throws -> (Captured, CommandFailure?) {
-        let command = try AONodeCommand.parseAsRoot(arguments)
-        let c = Captured()
-        do {
-            switch command {
-            case let x as StoreImport: try x.execute(c.io)
-            case let x as StoreGet: try x.execute(c.io)
-            case let x as StoreExport: try x.execute(c.io)
-            case let x as StoreStats: try x.execute(c.io)
-            case let x as StoreBackup: try x.execute(c.io)
-            default: Issue.record("unexpected command \(type(of: command))")
-            }
-        } catch let f as CommandFailure { return (c, f) }
-        return (c, nil)
+    static func run(_ arguments: [String]) throws -> (CommandHarness.Captured, CommandFailure?) {
+        try CommandHarness.run(arguments)
     }
 
     @Test func importGetExportReimportStatsBackup() throws {
