@@ -23,7 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),  // NIOCore for AOHTTP (already under Hummingbird)
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),  // AOHTTPTests' client
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),  // AOClient, tests
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // MARK: C libraries (system packages via pkg-config; ./bootstrap installs them)
@@ -61,10 +63,17 @@ let package = Package(
         .target(name: "AOSimulation", dependencies: ["AOCore", "AOStore", "AOTransport", "AOGossip", "AOScheduling"],
                 swiftSettings: settings),
         .target(name: "AONode", dependencies: ["AOCore", "AOStore", "AOStoreLMDB", "AOTransport", "AOTransportUV",
-                                               "AOGossip", "AOScheduling", "AOCompute",
-                                               .product(name: "Logging", package: "swift-log")],
+                                               "AOGossip", "AOScheduling", "AOCompute", "AOHTTP",
+                                               .product(name: "Logging", package: "swift-log"),
+                                               .product(name: "Metrics", package: "swift-metrics"),
+                                               .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: settings),
-        .target(name: "AONodeCLI", dependencies: ["AONode", "AOCore", "AOStore", "AOStoreLMDB", "AOCompute",
+        // Light client: HTTP calls to nodes and verification of what they answer (attestations, signatures).
+        .target(name: "AOClient", dependencies: ["AOCore",
+                                                 .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                swiftSettings: settings),
+        .target(name: "AONodeCLI", dependencies: ["AONode", "AOClient", "AOHTTP", "AOCore", "AOStore", "AOStoreLMDB",
+                                                  "AOCompute",
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: settings),
@@ -110,6 +119,11 @@ let package = Package(
                                                         .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
+        .testTarget(name: "AONodeTests", dependencies: ["AONode", "AOCore", "AOStore", "AOStoreLMDB", "AOScheduling",
+                                                        "AOGossip", "AOTransport", "AOHTTP", "AOClient",
+                                                        .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                    swiftSettings: settings),
+        .testTarget(name: "AOClientTests", dependencies: ["AOClient", "AOCore"], swiftSettings: settings),
     ],
     swiftLanguageModes: languageModes
 )
