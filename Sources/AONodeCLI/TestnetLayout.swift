@@ -46,7 +46,7 @@ struct TestnetDirectory {
 
     func write(_ state: TestnetState) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do { try encoder.encode(state).write(to: URL(fileURLWithPath: stateFile), options: .atomic) } catch {
             throw CommandFailure("cannot write \(stateFile): \(error)")
         }
