@@ -100,7 +100,6 @@ public struct RunCommand: AsyncParsableCommand {
         logger.logLevel = level
         for warning in loaded.warnings { logger.warning("\(warning)") }
 
-        let keyExisted = FileManager.default.fileExists(atPath: configuration.effectiveKeyFile)
         let node: Node
         let endpoints: NodeEndpoints
         do {
@@ -111,7 +110,7 @@ public struct RunCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("the node did not start: \(error)", exitCode: 1)
         }
-        io.out(Self.startBanner(configuration: configuration, endpoints: endpoints, keyGenerated: !keyExisted))
+        io.out(Self.startBanner(configuration: configuration, endpoints: endpoints, keyGenerated: endpoints.keyGenerated))
         fflush(stdout)  // stdout is a log file under `testnet up`: the block must be there before the first request
         await node.runUntilSignalled()
     }
