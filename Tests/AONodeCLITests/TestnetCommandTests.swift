@@ -88,8 +88,9 @@ import Glibc
         let path = try Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: path) }
         let d = TestnetDirectory(path)
         try FileManager.default.createDirectory(atPath: d.nodeDirectory(1), withIntermediateDirectories: true)
-        // A detached stand-in for a node: its command line carries the data dir, as `aonode run --data-dir` does.
-        let pid = try NodeProcess.spawnDetached(["/bin/sh", "-c", "sleep 60; true", d.dataDirectory(1)], environment: [:],
+        // A detached stand-in for a node: its command line carries the data dir, as `aonode run --data-dir` does; on
+        // SIGTERM it stops its sleep too, so nothing is left behind.
+        let pid = try NodeProcess.spawnDetached(["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 60 & wait", d.dataDirectory(1)], environment: [:],
                                                 log: d.logFile(1))
         #expect(NodeProcess.isRunning(pid: pid, marker: d.dataDirectory(1)))
         try d.write(Self.state(d, pids: [pid]))
