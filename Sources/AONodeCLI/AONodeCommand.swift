@@ -6,7 +6,8 @@ public struct AONodeCommand: AsyncParsableCommand {
         commandName: "aonode",
         abstract: "A peer-to-peer node for AO: signed messages, an LMDB replica, elected schedulers, WASM compute.",
         version: "0.1.0-dev",
-        subcommands: [RunCommand.self, Keygen.self, AddressCommand.self, ItemCommand.self, StoreCommand.self, EvalCommand.self]
+        subcommands: [RunCommand.self, Keygen.self, AddressCommand.self, ItemCommand.self, StoreCommand.self, EvalCommand.self,
+                      TestnetCommand.self]
     )
 
     public init() {}

@@ -1,89 +1,158 @@
 import AONode
-import AOTransport
 import ArgumentParser
 import Foundation
 import Logging
 
-/// `aonode run`: one node in the foreground until SIGINT/SIGTERM. (Minimal version: the configuration layering
-/// of file and environment comes with `ConfigurationLoader`.)
+/// `aonode run`: one node in the foreground until SIGINT/SIGTERM. Flags are the top configuration layer
+/// (`ConfigurationLoader`: defaults < file < environment < flags); values are parsed by the loader so a bad value is
+/// reported the same way whichever layer it came from, as one line and exit status 2.
 public struct RunCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run one aonode in the foreground (Ctrl-C or SIGTERM stops it gracefully).",
+        abstract: "Run a node in the foreground until SIGINT or SIGTERM.",
         discussion: """
-            Every setting has a default, so `aonode run` alone starts a single-node network in ./aonode-data with \
-            a generated key, peers on 127.0.0.1:7946 and HTTP on 127.0.0.1:8734. Port 0 picks a free port.
+            Settings come from four layers, lowest to highest: built-in defaults < the config file (--config or \
+            AONODE_CONFIG; JSON with keys named like the flags, e.g. {"listen":"0.0.0.0:7946","peers":["10.0.0.2:7946"]}; \
+            relative paths in it are relative to the file) < environment variables (AONODE_ + the flag name in upper \
+            case with _ for -, e.g. AONODE_DATA_DIR, AONODE_LISTEN; AONODE_PEERS is comma-separated) < these flags. A \
+            higher layer replaces a setting entirely (peers included). docs/CONFIGURATION.md lists every setting.
+
+            On start the node prints its id, public key, transport endpoint, HTTP URL, data directory and key file \
+            (generated, mode 0600, on first start) on standard output; logs go to standard error.
             """)
 
-    @Option(name: .customLong("data-dir"), help: "The node's directory (store and key). Default ./aonode-data.")
-    var dataDir: String?
-    @Option(help: "The ed25519 node key (JWK). Default <data-dir>/node-key.json, generated on first start.")
-    var key: String?
-    @Option(help: "Where the peer transport listens, HOST:PORT. Default 127.0.0.1:7946.") var listen: String?
-    @Option(help: "The HOST:PORT peers dial (when it differs from --listen). Default: the bound listen address.")
-    var advertise: String?
-    @Option(help: "Where the HTTP API listens, HOST:PORT. Default 127.0.0.1:8734.") var http: String?
-    @Option(name: .customLong("advertise-http"), help: "The URL clients and peers use for this node's HTTP API.")
-    var advertiseHTTP: String?
-    @Option(name: .customLong("peer"), help: "A bootstrap peer's HOST:PORT (repeat for more).") var peers: [String] = []
-    @Option(help: "The network configuration (JSON: admitted schedulers). Default: a network of this node alone.")
-    var network: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default info.")
-    var logLevel: String?
-    @Option(name: .customLong("tick-ms"), help: "The protocol tick in milliseconds. Default 50.") var tickMs: UInt64?
-    @Option(help: "Seed of the node's protocol randomness (testing). Default: random.") var seed: UInt64?
+    @Option(name: .long, help: ArgumentHelp("A JSON config file (the layer below the environment and flags).", valueName: "file"))
+    public var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The node's directory: store/ and node-key.json. (default: ./aonode-data)", valueName: "dir"))
+    public var dataDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where the peer transport listens; port 0 picks one. (default: 127.0.0.1:7946)", valueName: "host:port"))
+    public var listen: String?
+
+    @Option(name: .long, help: ArgumentHelp("The transport address peers are told to dial, when it differs from --listen (NAT, 0.0.0.0). (default: --listen)", valueName: "host:port"))
+    public var advertise: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where the HTTP API listens; port 0 picks one. (default: 127.0.0.1:8734)", valueName: "host:port"))
+    public var http: String?
+
+    @Option(name: .customLong("advertise-http"), help: ArgumentHelp("The HTTP base URL other nodes and clients use for this node. (default: http://<--http>)", valueName: "url"))
+    public var advertiseHTTP: String?
+
+    @Option(name: .customLong("peer"), help: ArgumentHelp("A bootstrap peer's transport endpoint; repeat for several. (default: none)", valueName: "host:port"))
+    public var peers: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The node's ed25519 JWK key file, generated if missing. (default: <data-dir>/node-key.json)", valueName: "file"))
+    public var key: String?
+
+    @Option(name: .long, help: ArgumentHelp("The network configuration (admitted schedulers). (default: none: a network of one)", valueName: "file"))
+    public var network: String?
+
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical. (default: info)", valueName: "level"))
+    public var logLevel: String?
+
+    @Option(name: .long, help: ArgumentHelp("The protocol tick in milliseconds, 1...10000. (default: 50)", valueName: "ms"))
+    public var tickMs: String?
+
+    @Option(name: .long, help: ArgumentHelp("Largest data item POST / accepts, in bytes. (default: 67108864)", valueName: "bytes"))
+    public var itemBytesMax: String?
+
+    @Option(name: .long, help: ArgumentHelp("Checkpoint a process's memory every this many evaluated messages. (default: 1000)", valueName: "n"))
+    public var checkpointEvery: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seed of the node's protocol randomness, for reproducible runs. (default: from the OS)", valueName: "n"))
+    public var seed: String?
 
     public init() {}
 
-    func endpoint(_ text: String?, _ flag: String) throws -> Endpoint? {
-        guard let text else { return nil }
-        guard let e = Endpoint(parsing: text) else { throw ValidationError("--\(flag) \(text) is not HOST:PORT") }
-        return e
+    /// The flags as the loader's top layer (unparsed).
+    public var flags: ConfigurationFlags {
+        var f = ConfigurationFlags()
+        f.config = config; f.dataDir = dataDir; f.listen = listen; f.advertise = advertise; f.http = http
+        f.advertiseHTTP = advertiseHTTP; f.peers = peers.isEmpty ? nil : peers; f.key = key; f.network = network
+        f.logLevel = logLevel; f.tickMs = tickMs; f.itemBytesMax = itemBytesMax; f.checkpointEvery = checkpointEvery
+        f.seed = seed
+        return f
     }
 
-    func makeConfiguration() throws -> NodeConfiguration {
-        var c = NodeConfiguration()
-        if let dataDir { c.dataDirectory = dataDir }
-        c.keyFile = key
-        if let e = try endpoint(listen, "listen") { c.listen = e }
-        c.advertise = try endpoint(advertise, "advertise")
-        if let e = try endpoint(http, "http") { c.http = e }
-        c.advertiseHTTP = advertiseHTTP
-        c.peers = try peers.map { try endpoint($0, "peer")! }
-        c.networkFile = network
-        if let logLevel { c.logLevel = logLevel }
-        if let tickMs { c.tickMilliseconds = tickMs }
-        c.randomSeed = seed
-        do { try c.validate() } catch { throw ValidationError(error.description) }
-        return c
+    /// Layers the configuration from the flags and `environment`; a bad value is a `CommandFailure` with status 2.
+    public func loadConfiguration(environment: [String: String]) throws -> LoadedConfiguration {
+        do { return try ConfigurationLoader.load(environment: environment, flags: flags) } catch {
+            throw CommandFailure(error.description, exitCode: 2)
+        }
     }
 
     public func run() async throws {
-        let config = try makeConfiguration()
-        guard let level = Logger.Level(rawValue: config.logLevel) else {
-            throw ValidationError("--log-level \(config.logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+        let io = CommandOutput.standard
+        do { try await execute(io, environment: ProcessInfo.processInfo.environment) } catch let f as CommandFailure {
+            io.err("error: \(f.message)")
+            throw ExitCode(f.exitCode)
         }
+    }
+
+    func execute(_ io: CommandOutput, environment: [String: String]) async throws {
+        let loaded = try loadConfiguration(environment: environment)
+        let configuration = loaded.configuration
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSetup.bootstrapOnce(level: level)
+        NodeMetrics.bootstrapMetricsSystem()
         var logger = Logger(label: "aonode")
         logger.logLevel = level
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+
         let node: Node
         let endpoints: NodeEndpoints
         do {
-            node = try Node(configuration: config, logger: logger)
+            node = try Node(configuration: configuration, logger: logger)
             endpoints = try await node.start()
+        } catch let e as ConfigurationError {
+            throw CommandFailure(e.description, exitCode: 2)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw CommandFailure("the node did not start: \(error)", exitCode: 1)
         }
-        print("""
-            aonode running
-              node id     \(endpoints.nodeID.base64URL)
-              public key  \(endpoints.publicKey)
-              transport   \(endpoints.transport)
-              http        http://\(endpoints.http)
-              data dir    \(config.dataDirectory)
-              key file    \(config.effectiveKeyFile)\(endpoints.keyGenerated ? " (generated)" : "")
-            """)
-        fflush(stdout)
+        io.out(Self.startBanner(configuration: configuration, endpoints: endpoints, keyGenerated: endpoints.keyGenerated))
+        fflush(stdout)  // stdout is a log file under `testnet up`: the block must be there before the first request
         await node.runUntilSignalled()
+    }
+
+    /// The block `run` prints once the node listens.
+    static func startBanner(configuration c: NodeConfiguration, endpoints e: NodeEndpoints, keyGenerated: Bool) -> String {
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
+        }
+        var transport = "\(e.transport)"
+        if let advertise = c.advertise { transport += " (advertised as \(advertise))" }
+        let httpURL = "http://\(e.http)"
+        var http = httpURL
+        if let advertised = c.advertiseHTTP, advertised != httpURL { http += " (advertised as \(advertised))" }
+        return """
+            aonode is running
+              node id     \(e.nodeID.base64URL)
+              public key  \(e.publicKey)
+              transport   \(transport)
+              http        \(http)
+              data dir    \(absolute(c.dataDirectory))
+              key file    \(absolute(c.effectiveKeyFile))\(keyGenerated ? " (generated)" : "")
+              network     \(c.networkFile.map(absolute) ?? "none (a network of one)")
+            Stop with Ctrl-C (SIGINT) or SIGTERM.
+            """
+    }
+}
+
+/// swift-log is bootstrapped once per process (a second bootstrap is a programmer error in swift-log).
+enum LoggingSetup {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var done = false
+
+    /// Standard error, at `level`. Later calls do nothing.
+    static func bootstrapOnce(level: Logger.Level) {
+        lock.lock(); defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
 }
