@@ -6,7 +6,7 @@ public struct AONodeCommand: AsyncParsableCommand {
         commandName: "aonode",
         abstract: "A peer-to-peer node for AO: signed messages, an LMDB replica, elected schedulers, WASM compute.",
         version: "0.1.0-dev",
-        subcommands: [Keygen.self, AddressCommand.self, ItemCommand.self, StoreCommand.self, EvalCommand.self,
+        subcommands: [RunCommand.self, Keygen.self, AddressCommand.self, ItemCommand.self, StoreCommand.self, EvalCommand.self,
                       ModuleCommand.self, SpawnCommand.self, SendCommand.self, ResultCommand.self, DryRunCommand.self,
                       StatusCommand.self]
     )

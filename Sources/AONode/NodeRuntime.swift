@@ -1,0 +1,774 @@
+import AOCore
+import AOGossip
+import AOScheduling
+import AOStore
+import AOStoreLMDB
+import AOTransport
+import Foundation
+import Logging
+
+/// The frame channels of the peer transport: one per protocol, so each decoder only ever sees its own bytes.
+public enum PeerChannel: UInt16, Sendable {
+    /// `PeerMessage`: gossip and membership (AOGossip).
+    case peer = 1
+    /// `HostEnvelope`: scheduling (AOScheduling).
+    case scheduling = 2
+    /// `ReplicationMessage`: fetch by id, process log sync (Replication.swift).
+    case replication = 3
+}
+
+/// KV namespaces of the node's own protocol state in the store.
+enum StateNamespace {
+    /// process id -> group record (`DurableCodec.encode(hardState:bootstrapMembers:applied:)`).
+    static let group = "sched.group"
+    /// process id ++ log index (8 bytes BE) -> `DurableCodec.encode(entry)`.
+    static let log = "sched.log"
+    /// process id ++ message id -> outbox key: submissions accepted (202) and not yet known assigned.
+    static let pending = "sched.pending"
+    /// process id -> replicas (varint text): every process this node knows.
+    static let processes = "node.processes"
+    /// "incarnation" -> decimal boot counter.
+    static let node = "node.meta"
+}
+
+/// Why the runtime refused a submission.
+public enum AcceptError: Error, Sendable, Equatable {
+    case unknownProcess(ProcessID)
+    case tooManyPending
+    case notAuthorised(String)
+    case store(String)
+}
+
+/// The node's event loop: one actor that owns the pure cores (membership, gossip, scheduling) and executes their
+/// directives against the transport and the store. Transport events, ticks and API calls are all messages to
+/// this actor, so the cores are only ever touched from one place, in order.
+///
+/// Persist before send: scheduling writes (Raft hard state and log) are committed to LMDB synchronously inside
+/// `flush()` before any envelope of the same batch is handed to the transport.
+public actor NodeRuntime {
+    public let nodeID: NodeID
+    public let key: Ed25519PrivateKey
+    let configuration: NodeConfiguration
+    let network: NetworkConfiguration
+    let store: LMDBContentStore
+    let committer: GroupCommitter
+    let transport: any Transport
+    let signer: AssignmentSigner
+    let logger: Logger
+    let admitted: Set<NodeID>
+    /// Transport endpoints of admitted schedulers, from the network configuration.
+    let schedulerEndpoints: [NodeID: Endpoint]
+    /// HTTP base URLs of admitted schedulers, from the network configuration.
+    let schedulerHTTP: [NodeID: String]
+
+    var membership: MembershipCore
+    var gossip: GossipCore
+    var scheduler: SchedulerHost
+    var rng: Xoshiro256
+    var tick: Tick = 0
+    var started = false
+    var stopping = false
+
+    /// Connected peers (authenticated), with their remote endpoint.
+    var connected: [NodeID: Endpoint] = [:]
+    /// Peers the membership core asked us to dial, by the endpoint dialled (to answer `onConnectionFailed`).
+    var membershipDials: [Endpoint: NodeID] = [:]
+    /// One-shot frames to deliver once a connection to the node is up (membership `sendTemporary`).
+    var temporaryFrames: [NodeID: [[UInt8]]] = [:]
+    /// Inbound streams being reassembled: (peer, stream id) -> bytes so far.
+    var streams: [NodeID: [UInt32: [UInt8]]] = [:]
+    /// Known processes and their replica counts.
+    var processes: [ProcessID: Int] = [:]
+    /// The highest log index this node stored per group (to truncate on conflicting appends).
+    var storedLastIndex: [ProcessID: LogIndex] = [:]
+    /// Group records as last written.
+    var groupRecords: [ProcessID: (hardState: HardState, members: [NodeID], applied: LogIndex)] = [:]
+    /// Assignments received by gossip that do not yet extend this node's log (a gap): slot -> item.
+    var heldAssignments: [ProcessID: [UInt64: DataItem]] = [:]
+    /// Leader seen at the last flush, per group (to notice leadership changes).
+    var lastLeader: [ProcessID: NodeID] = [:]
+    var flushScheduled = false
+    var announcementSequence: UInt64 = 0
+    public private(set) var counters = NodeCounters()
+
+    /// Hooks the other services install (compute, replication). Called on the actor; must not block.
+    var onAssignmentsStored: [@Sendable (ProcessID, UInt64) -> Void] = []
+    var onLeadershipChanged: [@Sendable (ProcessID, Bool) -> Void] = []
+    var replicationHandler: (@Sendable (NodeID, [UInt8]) -> Void)?
+    var peerConnectedHandlers: [@Sendable (NodeID) -> Void] = []
+
+    init(configuration: NodeConfiguration, network: NetworkConfiguration, key: Ed25519PrivateKey, store: LMDBContentStore,
+         transport: any Transport, logger: Logger, seed: UInt64) throws {
+        self.configuration = configuration
+        self.network = network
+        self.key = key
+        self.store = store
+        self.committer = GroupCommitter(store: store)
+        self.transport = transport
+        self.logger = logger
+        let admittedKeys = network.schedulers.compactMap(\.publicKeyBytes)
+        self.signer = AssignmentSigner(key: key, admittedKeys: admittedKeys)
+        self.nodeID = signer.nodeID
+        var endpoints: [NodeID: Endpoint] = [:], http: [NodeID: String] = [:]
+        for s in network.schedulers {
+            guard let id = s.nodeID else { continue }
+            if let e = s.endpoint.flatMap(Endpoint.init(parsing:)) { endpoints[id] = e }
+            if let h = s.http { http[id] = h }
+        }
+        self.schedulerEndpoints = endpoints
+        self.schedulerHTTP = http
+        self.admitted = Set(network.schedulers.compactMap(\.nodeID))
+        self.rng = Xoshiro256(seed: seed)
+        let me = PeerRecord(node: signer.nodeID, endpoints: [configuration.effectiveAdvertise.description])
+        self.membership = MembershipCore(me: me)
+        self.gossip = GossipCore(selfID: signer.nodeID)
+
+        // Restore the scheduling state written before the last stop or crash.
+        let incarnation = (try Self.readIncarnation(store)) + 1
+        var processes: [ProcessID: Int] = [:]
+        for kv in try Self.scan(store, StateNamespace.processes) {
+            guard let p = ProcessID(bytes: kv.key) else { continue }
+            processes[p] = Int(String(decoding: kv.value, as: UTF8.self)) ?? AOProcess.schedulerReplicasDefaultCount
+        }
+        var durable: [DurableGroup] = []
+        var lastIndex: [ProcessID: LogIndex] = [:]
+        var records: [ProcessID: (hardState: HardState, members: [NodeID], applied: LogIndex)] = [:]
+        for kv in try Self.scan(store, StateNamespace.group) {
+            guard let p = ProcessID(bytes: kv.key) else { continue }
+            let g = try DurableCodec.decodeGroupState(kv.value)
+            var log: [LogEntry] = []
+            for e in try Self.scan(store, StateNamespace.log, prefix: p.bytes) {
+                let entry = try DurableCodec.decodeEntry(e.value)
+                guard entry.index == UInt64(log.count) + 1 else { break }  // a hole is never written; stop defensively
+                log.append(entry)
+            }
+            lastIndex[p] = UInt64(log.count)
+            records[p] = (g.hardState, g.bootstrapMembers, g.applied)
+            durable.append(DurableGroup(process: p, bootstrapMembers: g.bootstrapMembers, hardState: g.hardState, log: log,
+                                        applied: min(g.applied, UInt64(log.count))))
+        }
+        var submissions: [(ProcessID, MessageID, OutboxKey?)] = []
+        for kv in try Self.scan(store, StateNamespace.pending) where kv.key.count == 64 {
+            let p = ProcessID(bytes: kv.key[0..<32])!, m = MessageID(bytes: kv.key[32..<64])!
+            submissions.append((p, m, try DurableCodec.decodeOutboxKey(kv.value)))
+        }
+        var settings = SchedulerHostSettings()
+        settings.blockHeightDefault = network.blockHeight
+        var r = rng
+        self.scheduler = SchedulerHost(signer: signer, admitted: admitted, settings: settings, now: 0,
+                                       incarnation: incarnation, restoring: durable, replicas: processes,
+                                       submissions: submissions, rng: &r)
+        self.rng = r
+        self.processes = processes
+        self.storedLastIndex = lastIndex
+        self.groupRecords = records
+        _ = try store.write(WriteBatch(keyValues: [.put(namespace: StateNamespace.node, key: Array("incarnation".utf8),
+                                                         value: Array(String(incarnation).utf8))]))
+        if !durable.isEmpty || !submissions.isEmpty {
+            logger.info("restored scheduling state", metadata: ["groups": "\(durable.count)", "pending": "\(submissions.count)",
+                                                                 "processes": "\(processes.count)", "incarnation": "\(incarnation)"])
+        }
+    }
+
+    static func readIncarnation(_ store: LMDBContentStore) throws -> UInt64 {
+        guard let v = try store.value(namespace: StateNamespace.node, key: Array("incarnation".utf8)) else { return 0 }
+        return UInt64(String(decoding: v, as: UTF8.self)) ?? 0
+    }
+
+    static func scan(_ store: LMDBContentStore, _ namespace: String, prefix: [UInt8] = []) throws -> [KeyValue] {
+        var out: [KeyValue] = []
+        var from = prefix
+        while true {
+            let page = try store.values(namespace: namespace, from: from, limit: 1024)
+            for kv in page {
+                guard kv.key.starts(with: prefix) else { return out }
+                out.append(kv)
+            }
+            guard page.count == 1024, let last = page.last else { return out }
+            from = last.key + [0]
+        }
+    }
+
+    // MARK: start / stop
+
+    /// Subscribes to the topics of known processes, dials the bootstrap peers and scheduler peers, starts the
+    /// event pump and the ticker.
+    func start() {
+        guard !started else { return }
+        started = true
+        var r = rng
+        apply(gossip: gossip.subscribe(.global, now: tick, rng: &r))
+        for p in processes.keys.sorted() { apply(gossip: gossip.subscribe(.process(p), now: tick, rng: &r)) }
+        rng = r
+        // Bootstrap peers are dialled without an expected key (we only know their address); the first one up
+        // becomes the membership core's contact. Retried by `redialBootstrap` until one answers.
+        for e in configuration.peers { transport.connect(to: e, expecting: nil, persistent: false) }
+        // Scheduler peers: a full mesh among admitted schedulers (the admitted set is small by design). The node
+        // with the smaller id dials, so each pair has one persistent dial.
+        for (id, e) in schedulerEndpoints.sorted(by: { $0.key < $1.key }) where id != nodeID && nodeID < id {
+            transport.connect(to: e, expecting: id, persistent: true)
+        }
+        let contacts = schedulerEndpoints.filter { $0.key != nodeID }.sorted { $0.key < $1.key }
+            .map { PeerRecord(node: $0.key, endpoints: [$0.value.description]) }
+        if !contacts.isEmpty || configuration.peers.isEmpty { startMembership(contacts: contacts) }
+        Task { await self.pumpEvents() }
+        Task { await self.runTicker() }
+        scheduleFlush()
+    }
+
+    var membershipStarted = false
+
+    func startMembership(contacts: [PeerRecord]) {
+        guard !membershipStarted else { return }
+        membershipStarted = true
+        var r = rng
+        let directives = membership.start(contacts: contacts, now: tick, rng: &r)
+        rng = r
+        apply(membership: directives)
+    }
+
+    /// Until membership has a contact, the bootstrap peers are dialled again every few seconds.
+    func redialBootstrap() {
+        guard !membershipStarted, tick % max(1, 2000 / configuration.tickMilliseconds) == 0 else { return }
+        for e in configuration.peers { transport.connect(to: e, expecting: nil, persistent: false) }
+    }
+
+    func pumpEvents() async {
+        for await event in transport.events {
+            if stopping { break }
+            handle(event)
+        }
+    }
+
+    func runTicker() async {
+        let interval = Duration.milliseconds(Int64(configuration.tickMilliseconds))
+        while !stopping {
+            try? await Task.sleep(for: interval)
+            if stopping { break }
+            onTick()
+        }
+    }
+
+    func stop() {
+        stopping = true
+    }
+
+    // MARK: transport events
+
+    func handle(_ event: TransportEvent) {
+        switch event {
+        case .connected(let peer, let endpoint):
+            connected[peer] = endpoint
+            counters.connections += 1
+            logger.debug("peer connected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "endpoint": "\(endpoint)"])
+            if let dialled = membershipDials.first(where: { $0.value == peer })?.key { membershipDials[dialled] = nil }
+            if !membershipStarted && configuration.peers.contains(endpoint) {
+                startMembership(contacts: [PeerRecord(node: peer, endpoints: [endpoint.description])])
+            }
+            apply(membership: membership.onConnectionEstablished(peer, now: tick))
+            for frame in temporaryFrames.removeValue(forKey: peer) ?? [] {
+                transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: frame), to: peer)
+            }
+            for h in peerConnectedHandlers { h(peer) }
+        case .disconnected(let peer, _, let reason):
+            connected[peer] = nil
+            streams[peer] = nil
+            logger.debug("peer disconnected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "reason": "\(reason)"])
+            var r = rng
+            apply(membership: membership.onConnectionLost(peer, now: tick, rng: &r))
+            apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
+            rng = r
+        case .connectFailed(let endpoint, _):
+            if let peer = membershipDials.removeValue(forKey: endpoint) {
+                var r = rng
+                apply(membership: membership.onConnectionFailed(peer, now: tick, rng: &r))
+                rng = r
+            }
+        case .frameReceived(let peer, let frame):
+            receive(channel: frame.channel, payload: frame.payload, from: peer)
+        case .streamChunkReceived(let peer, let chunk):
+            var buffer = streams[peer]?[chunk.streamID] ?? []
+            if buffer.isEmpty { buffer.reserveCapacity(Int(min(chunk.totalBytes, UInt64(configuration.itemBytesMax) + 65536))) }
+            buffer += chunk.bytes
+            if chunk.isLast {
+                streams[peer]?[chunk.streamID] = nil
+                receive(channel: chunk.channel, payload: buffer, from: peer)
+            } else {
+                streams[peer, default: [:]][chunk.streamID] = buffer
+            }
+        case .streamAborted(let peer, let id):
+            streams[peer]?[id] = nil
+        }
+        scheduleFlush()
+    }
+
+    func receive(channel: UInt16, payload: [UInt8], from peer: NodeID) {
+        switch PeerChannel(rawValue: channel) {
+        case .peer:
+            let message: PeerMessage
+            do { message = try PeerMessage(decoding: payload) } catch {
+                counters.badFrames += 1
+                logger.notice("undecodable peer frame", metadata: ["peer": "\(peer.base64URL.prefix(8))", "error": "\(error)"])
+                return
+            }
+            var r = rng
+            switch message {
+            case .gossip(let g): apply(gossip: gossip.onMessageReceived(g, from: peer, now: tick, rng: &r))
+            case .membership(let m): apply(membership: membership.onMessageReceived(m, from: peer, now: tick, rng: &r))
+            }
+            rng = r
+        case .scheduling:
+            var r = rng
+            scheduler.onEnvelope(payload, from: peer, rng: &r)
+            rng = r
+        case .replication:
+            replicationHandler?(peer, payload)
+        case nil:
+            counters.badFrames += 1
+        }
+    }
+
+    // MARK: ticks
+
+    func onTick() {
+        tick += 1
+        redialBootstrap()
+        var r = rng
+        if membershipStarted { apply(membership: membership.onTick(now: tick, rng: &r)) }
+        apply(gossip: gossip.onTick(now: tick, rng: &r))
+        scheduler.onTick(now: tick, clockMs: Self.clockMs(), rng: &r)
+        rng = r
+        scheduleFlush()
+    }
+
+    static func clockMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: directives
+
+    func apply(membership directives: [MembershipDirective]) {
+        for d in directives {
+            switch d {
+            case .connect(let record):
+                if connected[record.node] != nil {
+                    apply(membership: membership.onConnectionEstablished(record.node, now: tick))
+                    continue
+                }
+                guard let e = record.endpoints.lazy.compactMap(Endpoint.init(parsing:)).first else {
+                    var r = rng
+                    apply(membership: membership.onConnectionFailed(record.node, now: tick, rng: &r))
+                    rng = r
+                    continue
+                }
+                membershipDials[e] = record.node
+                transport.connect(to: e, expecting: record.node, persistent: false)
+            case .disconnect(let peer):
+                // Scheduler peers stay connected for scheduling; only the gossip overlay drops them.
+                if admitted.contains(peer) && schedulerEndpoints[peer] != nil { continue }
+                transport.close(peer)
+            case .send(let to, let message):
+                sendPeer(.membership(message), to: to)
+            case .sendTemporary(let record, let message):
+                let bytes = PeerMessage.membership(message).encoded()
+                if connected[record.node] != nil {
+                    transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: bytes), to: record.node)
+                } else if let e = record.endpoints.lazy.compactMap(Endpoint.init(parsing:)).first {
+                    temporaryFrames[record.node, default: []].append(bytes)
+                    transport.connect(to: e, expecting: record.node, persistent: false)
+                }
+            case .activated(let peer):
+                apply(gossip: gossip.onPeerConnected(peer, now: tick))
+            case .deactivated(let peer):
+                apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
+            case .announce:
+                announce()
+            }
+        }
+    }
+
+    func apply(gossip directives: [GossipDirective]) {
+        for d in directives {
+            switch d {
+            case .send(let to, let message):
+                sendPeer(.gossip(message), to: to)
+            case .validate(let topic, let id, let payload, let from):
+                let verdict = validate(topic: topic, id: id, payload: payload)
+                if verdict == .reject {
+                    counters.gossipRejected += 1
+                    logger.notice("invalid gossip item", metadata: ["peer": "\(from.base64URL.prefix(8))", "id": "\(id.base64URL)"])
+                }
+                var r = rng
+                let next = gossip.onValidationResult(id: id, verdict: verdict, now: tick, rng: &r)
+                rng = r
+                apply(gossip: next)
+            case .deliver(_, _, let payload):
+                guard let item = try? DataItem(parsing: payload) else { continue }
+                counters.gossipDelivered += 1
+                delivered(item, bytes: payload)
+            case .disconnect(let peer, let until):
+                logger.warning("banning peer", metadata: ["peer": "\(peer.base64URL.prefix(8))", "until": "\(until)"])
+                var r = rng
+                apply(membership: membership.onPeerBanned(peer, until: until, now: tick, rng: &r))
+                rng = r
+                if !(admitted.contains(peer) && schedulerEndpoints[peer] != nil) { transport.close(peer) }
+            }
+        }
+    }
+
+    func sendPeer(_ message: PeerMessage, to peer: NodeID) {
+        let bytes = message.encoded()
+        if bytes.count > TransportLimits.default.frameBytesMax - 1024 {
+            transport.sendStream(bytes, channel: PeerChannel.peer.rawValue, to: peer)
+        } else {
+            transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: bytes), to: peer)
+        }
+    }
+
+    /// Sends bytes on the replication channel (streams when large).
+    func sendReplication(_ bytes: [UInt8], to peer: NodeID) -> Bool {
+        let r: SendResult
+        if bytes.count > TransportLimits.default.frameBytesMax - 1024 {
+            r = transport.sendStream(bytes, channel: PeerChannel.replication.rawValue, to: peer)
+        } else {
+            r = transport.send(Frame(channel: PeerChannel.replication.rawValue, payload: bytes), to: peer)
+        }
+        return r != .notConnected
+    }
+
+    func announce() {
+        announcementSequence += 1
+        // Announcements travel as data items signed by the node key (type Node-Announcement), so everything on
+        // gossip is a data item with a data item id; validation checks the owner is the announced node.
+        let tags = [Tag("Data-Protocol", "aonode"), Tag("Type", "Node-Announcement"),
+                    Tag("Endpoint", configuration.effectiveAdvertise.description),
+                    Tag("Http", configuration.effectiveAdvertiseHTTP),
+                    Tag("Scheduler", admitted.contains(nodeID) ? "1" : "0"),
+                    Tag("Sequence", String(announcementSequence)), Tag("Time", String(Self.clockMs()))]
+        guard let item = try? DataItem.create(signer: key, tags: tags) else { return }
+        publish(item, bytes: item.serialized(), topic: .global)
+    }
+
+    // MARK: validation and delivery
+
+    func validate(topic: Topic, id: MessageID, payload: [UInt8]) -> ValidationVerdict {
+        guard payload.count <= configuration.itemBytesMax + 65536,
+              let item = try? DataItem(parsing: payload), item.id == id, (try? item.verify()) != nil else { return .reject }
+        if item.tag("Type") == "Node-Announcement" {
+            return .accept
+        }
+        if case .process(let p) = topic, item.tag("Type") == "Assignment" {
+            // An assignment must be signed by an admitted scheduler and name the topic's process.
+            guard item.tag("Process") == p.base64URL, admitted.contains(NodeIdentity.nodeID(publicKey: item.owner)) else { return .reject }
+        }
+        if (try? store.hasItem(id)) == true { return .ignore }
+        return .accept
+    }
+
+    /// A valid item arrived by gossip (or replication): store it and act on its kind.
+    func delivered(_ item: DataItem, bytes: [UInt8]) {
+        switch item.tag("Type") {
+        case "Node-Announcement":
+            return  // kept only in the membership view for now
+        case "Process":
+            guard let process = try? AOProcess(item) else { return }
+            storeQuietly(bytes, id: item.id)
+            register(process)
+        case "Assignment":
+            receivedAssignment(item, bytes: bytes)
+        default:
+            storeQuietly(bytes, id: item.id)
+        }
+    }
+
+    func storeQuietly(_ bytes: [UInt8], id: MessageID) {
+        do { _ = try store.write(WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)])) } catch {
+            counters.storeErrors += 1
+            logger.error("store write failed", metadata: ["id": "\(id.base64URL)", "error": "\(error)"])
+        }
+    }
+
+    /// Registers a process: remembered durably, its topic followed, its scheduling group created if this node
+    /// is a bootstrap member.
+    func register(_ process: AOProcess) {
+        let p = process.id
+        guard processes[p] == nil else { return }
+        let replicas = process.schedulerReplicas
+        processes[p] = replicas
+        do {
+            _ = try store.write(WriteBatch(keyValues: [.put(namespace: StateNamespace.processes, key: p.bytes,
+                                                             value: Array(String(replicas).utf8))]))
+        } catch {
+            counters.storeErrors += 1
+            logger.error("cannot record process", metadata: ["process": "\(p.base64URL)", "error": "\(error)"])
+        }
+        var r = rng
+        scheduler.onProcess(p, replicas: replicas, rng: &r)
+        apply(gossip: gossip.subscribe(.process(p), now: tick, rng: &r))
+        rng = r
+        logger.info("process registered", metadata: ["process": "\(p.base64URL)", "replicas": "\(replicas)",
+                                                     "member": "\(scheduler.groups[p] != nil)"])
+        scheduleFlush()
+    }
+
+    /// An assignment from gossip: stored as an item; appended to the process log when it extends it (hash chain
+    /// checked), held otherwise until the gap is filled.
+    func receivedAssignment(_ item: DataItem, bytes: [UInt8]) {
+        storeQuietly(bytes, id: item.id)
+        guard let a = try? AOAssignment(item) else { return }
+        heldAssignments[a.process, default: [:]][a.nonce] = item
+        drainHeld(a.process)
+    }
+
+    func drainHeld(_ p: ProcessID) {
+        guard var held = heldAssignments[p], !held.isEmpty else { return }
+        var next = ((try? store.latestSlot(process: p)) ?? nil).map { $0 + 1 } ?? 0
+        var batch = WriteBatch()
+        var last: UInt64?
+        var previous: (id: MessageID, chain: ID32)?
+        if next > 0, let entry = try? store.assignment(process: p, slot: next - 1),
+           let prevItem = try? store.item(entry.assignmentID), let prev = try? AOAssignment(prevItem) {
+            previous = ID32(base64URL: prev.hashChain).map { (prevItem.id, $0) }
+        }
+        while let item = held.removeValue(forKey: next) {
+            guard let a = try? AOAssignment(item) else { break }
+            let expected = previous.map { HashChain.next(previousAssignment: $0.id, previous: $0.chain) } ?? HashChain.first(process: p)
+            guard a.hashChain == expected.base64URL, let chain = ID32(base64URL: a.hashChain) else {
+                counters.hashChainMismatches += 1
+                logger.warning("assignment does not extend the hash chain", metadata: ["process": "\(p.base64URL)", "slot": "\(next)"])
+                break
+            }
+            batch.assignments.append(ProcessLogEntry(process: p, slot: next, assignmentID: item.id,
+                                                     messageID: a.message ?? MessageID(p)))
+            previous = (item.id, chain)
+            last = next
+            next += 1
+        }
+        held = held.filter { $0.key >= next }
+        heldAssignments[p] = held.isEmpty ? nil : held
+        guard let last else { return }
+        do {
+            _ = try store.write(batch)
+            for h in onAssignmentsStored { h(p, last) }
+        } catch {
+            counters.storeErrors += 1
+            logger.error("cannot append process log", metadata: ["process": "\(p.base64URL)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: submissions
+
+    /// Accepts an item a client (or the cranker) submitted: stores it durably, then publishes it and, for a
+    /// message, hands it to scheduling. Returns once the item is durable.
+    func accept(_ item: DataItem, bytes: [UInt8], outboxKey: OutboxKey? = nil) async throws(AcceptError) -> UInt64 {
+        let kind = item.tag("Type")
+        var batch = WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: item.id)])
+        var process: ProcessID?
+        if kind == "Message", let target = item.target {
+            let p = ProcessID(raw: target)
+            guard processes[p] != nil else { throw .unknownProcess(p) }
+            if let from = item.tag("From-Process").flatMap(ProcessID.init(base64URL:)) {
+                // A pushed message: only a member of the sending process's group may push for it.
+                let signer = NodeIdentity.nodeID(publicKey: item.owner)
+                guard scheduler.bootstrapMembers(of: from).contains(signer) || admitted.contains(signer) else {
+                    throw .notAuthorised("pushed by a node outside the sending process's scheduling group")
+                }
+            }
+            process = p
+            batch.keyValues.append(.put(namespace: StateNamespace.pending, key: p.bytes + item.id.bytes,
+                                        value: DurableCodec.encode(outboxKey: outboxKey)))
+        }
+        do { _ = try await committer.commit(batch) } catch { throw .store("\(error)") }
+        let now = Self.clockMs()
+        if let p = process {
+            do { try scheduler.onSubmit(p, message: item.id, outboxKey: outboxKey, now: tick, clockMs: now) } catch {
+                throw .tooManyPending
+            }
+            publish(item, bytes: bytes, topic: .process(p))
+            counters.submissionsAccepted += 1
+        } else if kind == "Process", let proc = try? AOProcess(item) {
+            register(proc)
+            publish(item, bytes: bytes, topic: .global)
+        } else {
+            publish(item, bytes: bytes, topic: .global)
+        }
+        scheduleFlush()
+        return now
+    }
+
+    func publish(_ item: DataItem, bytes: [UInt8], topic: Topic) {
+        var r = rng
+        let directives = gossip.publish(topic: topic, id: item.id, payload: bytes, now: tick, rng: &r)
+        rng = r
+        apply(gossip: directives)
+        counters.gossipPublished += 1
+    }
+
+    // MARK: flush (the Ready contract)
+
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        Task { await self.flush() }
+    }
+
+    /// Drains the scheduling host: persist, send, record, advance (SchedulerHost's `HostReady` contract).
+    func flush() {
+        flushScheduled = false
+        while true {
+            let ready = scheduler.ready()
+            if ready.isEmpty { scheduler.advance(ready); break }
+            var batch = WriteBatch()
+            for w in ready.writes { persist(w, into: &batch) }
+            var stored: [(ProcessID, UInt64)] = []
+            var leaderItems: [(ProcessID, DataItem)] = []
+            for c in ready.commits {
+                for a in c.assignments {
+                    guard let owner = signer.publicKey(of: a.signer),
+                          let item = AssignmentSigner.dataItem(a, owner: owner) else {
+                        logger.error("committed assignment from an unknown signer", metadata: ["slot": "\(a.fields.slot)"])
+                        continue
+                    }
+                    batch.items.append(ItemWrite(bytes: item.serialized(), expectedID: a.id))
+                    batch.assignments.append(ProcessLogEntry(process: c.process, slot: a.fields.slot, assignmentID: a.id,
+                                                             messageID: a.fields.message ?? MessageID(c.process)))
+                    if a.signer == nodeID { leaderItems.append((c.process, item)) }
+                }
+                if let last = c.assignments.last { stored.append((c.process, last.fields.slot)) }
+                var rec = groupRecords[c.process] ?? (HardState(), scheduler.bootstrapMembers(of: c.process), 0)
+                rec.applied = max(rec.applied, c.appliedIndex)
+                groupRecords[c.process] = rec
+                batch.keyValues.append(.put(namespace: StateNamespace.group, key: c.process.bytes,
+                                            value: DurableCodec.encode(hardState: rec.hardState, bootstrapMembers: rec.members,
+                                                                       applied: rec.applied)))
+            }
+            for s in ready.submissionsAssigned {
+                batch.keyValues.append(.delete(namespace: StateNamespace.pending, key: s.process.bytes + s.message.bytes))
+            }
+            if !batch.isEmpty {
+                do { _ = try store.write(batch) } catch {
+                    // Persist before send: if the write failed nothing of this batch may leave. Stop the node's
+                    // scheduling rather than send unpersisted state.
+                    counters.storeErrors += 1
+                    logger.critical("cannot persist scheduling state; stopping", metadata: ["error": "\(error)"])
+                    stopping = true
+                    return
+                }
+            }
+            for (to, envelope) in ready.envelopes {
+                transport.send(Frame(channel: PeerChannel.scheduling.rawValue, payload: envelope.encoded()), to: to)
+            }
+            counters.slotsCommitted += ready.commits.reduce(0) { $0 + $1.assignments.count }
+            counters.equivocations += ready.equivocations.count
+            for e in ready.equivocations {
+                logger.critical("equivocation detected", metadata: ["signer": "\(e.signer.base64URL)", "slot": "\(e.first.fields.slot)"])
+            }
+            scheduler.advance(ready)
+            for (p, item) in leaderItems { publish(item, bytes: item.serialized(), topic: .process(p)) }
+            for (p, slot) in stored {
+                heldAssignments[p] = heldAssignments[p]?.filter { $0.key > slot }
+                for h in onAssignmentsStored { h(p, slot) }
+            }
+        }
+        noticeLeadershipChanges()
+    }
+
+    func persist(_ w: GroupWrite, into batch: inout WriteBatch) {
+        var rec = groupRecords[w.process] ?? (HardState(), w.bootstrapMembers, 0)
+        rec.members = w.bootstrapMembers
+        if let hs = w.hardState { rec.hardState = hs }
+        groupRecords[w.process] = rec
+        batch.keyValues.append(.put(namespace: StateNamespace.group, key: w.process.bytes,
+                                    value: DurableCodec.encode(hardState: rec.hardState, bootstrapMembers: rec.members,
+                                                               applied: rec.applied)))
+        if let first = w.entries.first {
+            let old = storedLastIndex[w.process] ?? 0
+            if first.index <= old {
+                batch.keyValues.append(.deleteRange(namespace: StateNamespace.log, from: w.process.bytes + Self.be(first.index),
+                                                    to: w.process.bytes + Self.be(old + 1)))
+            }
+            for e in w.entries {
+                batch.keyValues.append(.put(namespace: StateNamespace.log, key: w.process.bytes + Self.be(e.index),
+                                            value: DurableCodec.encode(e)))
+            }
+            storedLastIndex[w.process] = w.entries.last!.index
+        }
+    }
+
+    static func be(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) } }
+
+    func noticeLeadershipChanges() {
+        for (p, g) in scheduler.groups {
+            let leader = g.raft.leader
+            if lastLeader[p] != leader {
+                let was = lastLeader[p] == nodeID, now = leader == nodeID
+                lastLeader[p] = leader
+                if leader != nil { counters.leaderChanges += 1 }
+                if was != now {
+                    logger.info(now ? "became scheduler" : "no longer scheduler", metadata: ["process": "\(p.base64URL)"])
+                    for h in onLeadershipChanged { h(p, now) }
+                }
+            }
+        }
+    }
+
+    // MARK: queries for the API and services
+
+    func isKnown(_ p: ProcessID) -> Bool { processes[p] != nil }
+    func isLeader(of p: ProcessID) -> Bool { scheduler.groups[p]?.raft.role == .leader }
+    func leader(of p: ProcessID) -> NodeID? { scheduler.groups[p]?.raft.leader }
+    func httpURL(of node: NodeID) -> String? { node == nodeID ? configuration.effectiveAdvertiseHTTP : schedulerHTTP[node] }
+    func knownProcesses() -> [ProcessID] { processes.keys.sorted() }
+    func connectedPeers() -> [NodeID: Endpoint] { connected }
+    func addHooks(assignmentsStored: (@Sendable (ProcessID, UInt64) -> Void)? = nil,
+                  leadershipChanged: (@Sendable (ProcessID, Bool) -> Void)? = nil,
+                  peerConnected: (@Sendable (NodeID) -> Void)? = nil) {
+        if let assignmentsStored { onAssignmentsStored.append(assignmentsStored) }
+        if let leadershipChanged { onLeadershipChanged.append(leadershipChanged) }
+        if let peerConnected { peerConnectedHandlers.append(peerConnected) }
+    }
+    func setReplicationHandler(_ h: @escaping @Sendable (NodeID, [UInt8]) -> Void) { replicationHandler = h }
+    /// Feeds an item fetched by replication through the same path as a gossip delivery (after validation).
+    func ingestFetched(_ bytes: [UInt8]) -> Bool {
+        guard let item = try? DataItem(parsing: bytes), (try? item.verify()) != nil else { return false }
+        if item.tag("Type") == "Assignment" {
+            guard admitted.contains(NodeIdentity.nodeID(publicKey: item.owner)) else { return false }
+        }
+        gossip.markSeen(item.id, now: tick)
+        delivered(item, bytes: bytes)
+        return true
+    }
+
+    public struct GroupSnapshot: Sendable {
+        public var members: [NodeID]
+        public var leader: NodeID?
+        public var term: UInt64
+        public var role: String
+    }
+    func groupSnapshot(_ p: ProcessID) -> GroupSnapshot? {
+        guard processes[p] != nil else { return nil }
+        if let g = scheduler.groups[p] {
+            return GroupSnapshot(members: g.raft.members, leader: g.raft.leader, term: g.raft.term, role: g.raft.role.rawValue)
+        }
+        return GroupSnapshot(members: scheduler.bootstrapMembers(of: p), leader: nil, term: 0, role: "observer")
+    }
+    func peerScores() -> [NodeID: Double] {
+        var out: [NodeID: Double] = [:]
+        for p in connected.keys { if let s = gossip.score(of: p) { out[p] = s } }
+        return out
+    }
+    func snapshotCounters() -> (NodeCounters, GossipCounters, SchedulerHostCounters, Int) {
+        (counters, gossip.counters, scheduler.counters, scheduler.pendingSubmissionCount)
+    }
+}
+
+/// Counters of the node shell (metrics and `/health`).
+public struct NodeCounters: Sendable, Equatable {
+    public var connections = 0, badFrames = 0, storeErrors = 0
+    public var gossipPublished = 0, gossipDelivered = 0, gossipRejected = 0
+    public var submissionsAccepted = 0, slotsCommitted = 0, leaderChanges = 0, equivocations = 0
+    public var hashChainMismatches = 0
+}
+
+extension NodeRuntime {
+    /// Waits for queued group commits and stops the committer (shutdown).
+    func closeCommitter() { committer.close() }
+}
