@@ -163,7 +163,7 @@ public enum LightClient {
         let doc = JSONBody(bytes: handleOutput).object
         let response = doc?["response"] as? [String: Any]
         // `ok` must be the JSON literal true (JSON booleans are NSNumbers of Objective-C type "c").
-        let ok = (doc?["ok"] as? NSNumber).map { String(cString: $0.objCType) == "c" && $0.boolValue } ?? false
+        let ok = (doc?["ok"] as? NSNumber).map { ["c", "B"].contains(String(cString: $0.objCType)) && $0.boolValue } ?? false
         if !ok || response == nil || isTruthy(response?["Error"]) {
             return result["Error"] == nil ? "handle failed but the body has no Error" : nil
         }

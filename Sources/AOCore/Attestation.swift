@@ -130,8 +130,8 @@ public struct ResultAttestation: Sendable, Hashable {
         case let n as NSNumber:
             // Reject booleans, fractions, negatives and numbers past 2^53 (not exact in JSON tooling).
             let d = n.doubleValue
-            // JSON booleans arrive as NSNumber too; their Objective-C type is "c" (char), never a JSON integer's.
-            guard String(cString: n.objCType) != "c", d.isFinite, d >= 0, d <= 9_007_199_254_740_991, d == d.rounded(.towardZero) else {
+            // JSON booleans arrive as NSNumber too; their Objective-C type is "c" (or "B"), never a JSON integer's.
+            guard !["c", "B"].contains(String(cString: n.objCType)), d.isFinite, d >= 0, d <= 9_007_199_254_740_991, d == d.rounded(.towardZero) else {
                 throw .badField("slot must be a non-negative whole number")
             }
             slot = n.uint64Value
