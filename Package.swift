@@ -105,6 +105,11 @@ let package = Package(
         .executableTarget(name: "transport-bench", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
                                                                   .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/TransportBench", swiftSettings: settings),
+        // End-to-end node benchmark (scripts/bench/node): POST at one node, results read at another.
+        .executableTarget(name: "node-bench", dependencies: ["AOCore",
+                                                             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                             .product(name: "NIOCore", package: "swift-nio")],
+                          path: "Benchmarks/NodeBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],
