@@ -211,4 +211,24 @@ public enum AOShapes {
             ("last_slot", g.lastSlot.map { .integer(Int64(clamping: $0)) } ?? .null),
         ])
     }
+
+    /// One attestation in its JSON form (`ResultAttestation.jsonObject`'s keys, in this order; bytes base64url).
+    public static func attestation(_ a: ResultAttestation) -> JSONValue {
+        .object([
+            ("process", .string(a.process.base64URL)),
+            ("slot", .integer(Int64(clamping: a.slot))),
+            ("message", .string(a.message.base64URL)),
+            ("resultHash", .string(Base64URL.encode(a.resultHash))),
+            ("memoryHash", .string(Base64URL.encode(a.memoryHash))),
+            ("signer", .string(Base64URL.encode(a.signer))),
+            ("signature", .string(Base64URL.encode(a.signature))),
+        ])
+    }
+
+    /// `GET /attestation/{message}`: `{"attestations":[…], "result"?: "<base64url of the bytes handle returned>"}`.
+    public static func attestations(_ list: [ResultAttestation], result: [UInt8]?) -> JSONValue {
+        var pairs: [(String, JSONValue)] = [("attestations", .array(list.map(attestation)))]
+        if let result { pairs.append(("result", .string(Base64URL.encode(result)))) }
+        return .object(pairs)
+    }
 }

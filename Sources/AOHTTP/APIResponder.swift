@@ -293,6 +293,15 @@ struct APIResponder<Queries: NodeQueries>: HTTPResponder {
         case .schedulerGroup(let text):
             let process = ProcessID(raw: try pathID(text, "process id"))
             return json(AOShapes.schedulerGroup(try await node { try await q.schedulerGroup(process: process) }))
+
+        case .attestation(let text):
+            let message = MessageID(raw: try pathID(text, "message id"))
+            let process = ProcessID(raw: try query.requiredID("process-id"))
+            let (attestations, result) = try await node {
+                (try await q.attestations(message: message, process: process),
+                 try await q.attestedResultBytes(message: message, process: process))
+            }
+            return json(AOShapes.attestations(attestations, result: result))
         }
     }
 

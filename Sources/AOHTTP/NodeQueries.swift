@@ -90,6 +90,23 @@ public protocol NodeQueries: Sendable {
     func schedulerGroup(process: ProcessID) async throws -> SchedulerGroupStatus
     /// `GET /metrics`: Prometheus text exposition format.
     func metricsText() async -> String
+
+    // MARK: light clients (defaults below, so a node without attestations still conforms)
+
+    /// `GET /attestation/{message}?process-id=`: the result attestations this node holds for `message` on `process`
+    /// (its own and any it collected from peers), unverified: the client checks signatures and trust. `[]` when it
+    /// holds none (default).
+    func attestations(message: MessageID, process: ProcessID) async throws -> [ResultAttestation]
+
+    /// The exact bytes `handle` returned for `message` (what an attestation's `resultHash` covers), when the node
+    /// kept them; served as `result` (base64url) by `GET /attestation/{message}` so a light client can check the
+    /// node's result against the attested hash. `nil` when not kept (default).
+    func attestedResultBytes(message: MessageID, process: ProcessID) async throws -> [UInt8]?
+}
+
+extension NodeQueries {
+    public func attestations(message: MessageID, process: ProcessID) async throws -> [ResultAttestation] { [] }
+    public func attestedResultBytes(message: MessageID, process: ProcessID) async throws -> [UInt8]? { nil }
 }
 
 // MARK: - Errors

@@ -2,7 +2,7 @@ import AOCore
 
 /// The API's routes, matched by hand so that precedence is explicit and tested (`Route.match`): fixed names
 /// (`/timestamp`, `/health`, `/metrics`, `/peers`, `/graphql`, `/dry-run`, and the first segments `processes`,
-/// `result`, `results`, `state`, `cron`, `raw`, `items`) always win over an id in the same position. Ids are
+/// `result`, `results`, `state`, `cron`, `raw`, `items`, `attestation`) always win over an id in the same position. Ids are
 /// 43 characters, so no fixed name can be an id; the precedence still matters for the error a client gets
 /// (`/timestamp` must never answer "invalid id").
 public enum Route: Equatable, Sendable {
@@ -38,6 +38,8 @@ public enum Route: Equatable, Sendable {
     case health, metrics, peers
     /// GET `/processes/{process}/scheduler` (native).
     case schedulerGroup(process: String)
+    /// GET `/attestation/{message}?process-id=`: result attestations for light clients (native).
+    case attestation(message: String)
 
     public enum Match: Equatable, Sendable {
         case route(Route)
@@ -68,7 +70,7 @@ public enum Route: Equatable, Sendable {
             case "graphql": return only(post, "POST", .graphql)
             case "dry-run": return only(post, "POST", .dryRun)
             // Fixed first segments of two-segment routes, with the id missing: not an SU id lookup.
-            case "processes", "result", "results", "state", "cron", "raw", "items": return .notFound
+            case "processes", "result", "results", "state", "cron", "raw", "items", "attestation": return .notFound
             default: return only(get, "GET", .suLookup(id: segments[0]))
             }
         case 2:
@@ -81,6 +83,7 @@ public enum Route: Equatable, Sendable {
             case "cron": return only(get, "GET", .cron(process: second))
             case "raw": return only(get, "GET", .raw(id: second))
             case "items": return only(get, "GET", .item(id: second))
+            case "attestation": return only(get, "GET", .attestation(message: second))
             default:
                 if second == "latest" { return only(get, "GET", .latest(process: first)) }
                 return .notFound
@@ -116,6 +119,7 @@ public enum Route: Equatable, Sendable {
         case .metrics: "metrics"
         case .peers: "peers"
         case .schedulerGroup: "scheduler_group"
+        case .attestation: "attestation"
         }
     }
 }

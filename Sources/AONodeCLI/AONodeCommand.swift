@@ -7,7 +7,8 @@ public struct AONodeCommand: AsyncParsableCommand {
         abstract: "A peer-to-peer node for AO: signed messages, an LMDB replica, elected schedulers, WASM compute.",
         version: "0.1.0-dev",
         subcommands: [RunCommand.self, Keygen.self, AddressCommand.self, ItemCommand.self, StoreCommand.self, EvalCommand.self,
-                      TestnetCommand.self]
+                      ModuleCommand.self, SpawnCommand.self, SendCommand.self, ResultCommand.self, DryRunCommand.self,
+                      StatusCommand.self, TestnetCommand.self]
     )
 
     public init() {}

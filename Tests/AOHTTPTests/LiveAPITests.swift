@@ -514,6 +514,35 @@ import Testing
         }
     }
 
+    @Test func attestationsForLightClients() async throws {
+        try await withLiveServer { live in
+            let m1 = ScriptedNode.message1.base64URL
+            let reply = try await live.get("/attestation/\(m1)?process-id=\(pid)")
+            #expect(reply.status == 200)
+            let json = try reply.json
+            func keys(_ v: JSONValue?) -> [String] { if case .object(let pairs)? = v { return pairs.map(\.0) }; return [] }
+            #expect(keys(json) == ["attestations", "result"])
+            #expect(json["result"] == .string(Base64URL.encode(ScriptedNode.handleOutput1)))
+            let list = try #require(json["attestations"]?.arrayValue)
+            #expect(list.count == 1)
+            #expect(keys(list[0]) == ["process", "slot", "message", "resultHash", "memoryHash", "signer", "signature"])
+            #expect(list[0]["slot"] == 1)
+            // What the server wrote parses back (through Foundation, as AOClient reads it) into a verifying attestation.
+            let object = try JSONSerialization.jsonObject(with: Data(list[0].serializedBytes))
+            let back = try ResultAttestation(json: object)
+            #expect(back == ScriptedNode.attestation1 && back.verify())
+            // None held: an empty list and no result.
+            let none = try await live.get("/attestation/\(ScriptedNode.assignment2.base64URL)?process-id=\(pid)").json
+            #expect(none == .object([("attestations", .array([]))]))
+            let missing = try await live.get("/attestation/\(m1)")
+            #expect(missing.status == 400 && missing.errorCode == "missing_parameter")
+            let badID = try await live.get("/attestation/nope?process-id=\(pid)")
+            #expect(badID.status == 400 && badID.errorCode == "invalid_id")
+            let unknown = try await live.get("/attestation/\(m1)?process-id=\(ScriptedNode.unknownProcess.base64URL)")
+            #expect(unknown.status == 404 && unknown.errorCode == "unknown_process")
+        }
+    }
+
     @Test func routePrecedenceAndMethodErrorsOverHTTP() async throws {
         try await withLiveServer { live in
             #expect(try await live.get("/timestamp").json["block_height"] == "000001393008")  // not an id lookup

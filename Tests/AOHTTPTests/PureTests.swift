@@ -29,6 +29,10 @@ import Testing
         ("GET", "/cron/\(pid)", .route(.cron(process: pid))),
         ("GET", "/raw/\(pid)", .route(.raw(id: pid))),
         ("GET", "/items/\(pid)", .route(.item(id: pid))),
+        ("GET", "/attestation/\(pid)", .route(.attestation(message: pid))),
+        ("GET", "/attestation", .notFound),
+        ("POST", "/attestation/\(pid)", .methodNotAllowed(allowed: ["GET"])),
+        ("GET", "/attestation/\(pid)/x", .notFound),
         // fixed names win over an id in the same position
         ("GET", "/processes/latest", .route(.processInfo(process: "latest"))),
         ("GET", "/processes", .notFound),

@@ -259,4 +259,21 @@ final class ScriptedNode: NodeQueries {
     }
 
     func metricsText() async -> String { "# TYPE aonode_slots_total counter\naonode_slots_total 3\n" }
+
+    /// The bytes `handle` returned for message1, and an attestation of them by a fixed node key.
+    static let handleOutput1 = Array(#"{"ok":true,"response":{"Output":"1","Messages":[]}}"#.utf8)
+    static let attestationKey = Ed25519PrivateKey(seed: [UInt8](repeating: 0x33, count: 32))!
+    static let attestation1 = ResultAttestation.sign(
+        key: attestationKey, process: processID, slot: 1, message: message1,
+        resultHash: ResultAttestation.resultHash(of: handleOutput1),
+        memoryHash: ResultAttestation.memoryHash(memory: [UInt8](repeating: 0, count: 65536)))
+
+    func attestations(message: MessageID, process: ProcessID) async throws -> [ResultAttestation] {
+        guard process == Self.processID else { throw NodeQueryError.unknownProcess(process) }
+        return message == Self.message1 ? [Self.attestation1] : []
+    }
+
+    func attestedResultBytes(message: MessageID, process: ProcessID) async throws -> [UInt8]? {
+        message == Self.message1 && process == Self.processID ? Self.handleOutput1 : nil
+    }
 }

@@ -20,4 +20,17 @@ enum CommandHarness {
         do { try leaf.execute(c.io) } catch let f as CommandFailure { return (c, f) }
         return (c, nil)
     }
+
+    /// The same for the verbs that talk to nodes (`AsyncOutputCommand`); the failure is a `CommandFailure` or the
+    /// client's `NodeClientError`.
+    static func runAsync(_ arguments: [String]) async throws -> (Captured, (any Error)?) {
+        let command = try AONodeCommand.parseAsRoot(arguments)
+        let c = Captured()
+        guard let leaf = command as? any AsyncOutputCommand else {
+            Issue.record("unexpected command \(type(of: command))")
+            return (c, nil)
+        }
+        do { try await leaf.execute(c.io) } catch { return (c, error) }
+        return (c, nil)
+    }
 }
