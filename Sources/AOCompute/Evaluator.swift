@@ -110,7 +110,11 @@ public final class Evaluator: @unchecked Sendable {
 
     /// The results of every message in `messages` (ordered by slot, contiguous), computing what is not cached.
     /// Cron messages due between two scheduled messages are evaluated in between (their results are not cached).
-    public func evaluate(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage])
+    ///
+    /// `afterEach` runs (under the process's lock, on the calling thread) after every message that is evaluated now
+    /// (not for cached results), with the runner in the state after that message: the node signs attestations there.
+    public func evaluate(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage],
+                         afterEach: ((ScheduledMessage, EvaluationResult, ProcessRunner) -> Void)? = nil)
         throws(ComputeError) -> [EvaluationResult]
     {
         guard let last = messages.last else { return [] }
@@ -145,6 +149,7 @@ public final class Evaluator: @unchecked Sendable {
             }
             let r = runner.evaluate(message: m.json().serialized(), env: env)
             try store.putResult(process: process.id, slot: m.slot, r.encoded())
+            afterEach?(m, r, runner)
             results.append(r)
             l.slot = m.slot
             l.lastTimestamp = m.timestamp
@@ -210,12 +215,66 @@ public final class Evaluator: @unchecked Sendable {
     /// after `messages` (which are evaluated first if needed). Nothing is stored; the live state is unchanged.
     public func dryRun(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage],
                        message: ScheduledMessage) throws(ComputeError) -> EvaluationResult {
+        let image = try state(process: process, module: module, messages: messages).image
+        let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: image)
+        return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
+    }
+
+    /// The state (memory and host state) after the last of `messages` (evaluated first if needed). `messages` must be
+    /// contiguous and start right after the nearest checkpoint at or below the last one (or at slot 0). When the live
+    /// runner is past that slot, a temporary runner is rebuilt from the checkpoint plus a replay; the live state is
+    /// left where it is.
+    public func state(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage])
+        throws(ComputeError) -> (slot: Int64, image: MemoryImage)
+    {
         _ = try evaluate(process: process, module: module, messages: messages)
+        let target = messages.last?.slot ?? -1
         let l = liveState(process.id)
         l.lock.lock(); defer { l.lock.unlock() }
-        try position(l, process: process, module: module, atOrBelow: messages.last?.slot ?? -1)
-        let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: l.runner!.snapshot())
-        return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
+        if let r = l.runner, l.slot == target { return (target, r.snapshot()) }
+        let crons: CronSchedule
+        do { crons = try CronSchedule(processTags: process.tags) } catch { throw .invalidInput("\(error)") }
+        let runner: ProcessRunner
+        var slot: Int64 = -1
+        var lastTimestamp = process.timestamp
+        if let (cpSlot, bytes) = try store.checkpoint(process: process.id, atOrBelow: target) {
+            let cp = try Checkpoint.decode(bytes)
+            guard cp.moduleHash == module.hash else { throw .invalidCheckpoint("checkpoint of slot \(cpSlot) is for another module") }
+            runner = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: cp.image)
+            slot = cpSlot
+            lastTimestamp = cp.lastTimestamp
+        } else {
+            runner = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive)
+        }
+        let env = process.envJSON
+        for m in messages where m.slot > slot {
+            guard m.slot == slot + 1 else {
+                throw .invalidInput("slot \(m.slot) does not follow \(slot): give the messages from the nearest checkpoint")
+            }
+            if slot >= 0 {
+                for cron in crons.messagesBetween(process: process, leftTimestamp: lastTimestamp, rightTimestamp: m.timestamp,
+                                                  blockHeight: m.blockHeight) {
+                    _ = runner.evaluate(message: cron.serialized(), env: env)
+                }
+            }
+            _ = runner.evaluate(message: m.json().serialized(), env: env)
+            slot = m.slot
+            lastTimestamp = m.timestamp
+        }
+        guard slot == target else { throw .invalidInput("state of slot \(target) needs the messages from slot \(slot + 1)") }
+        if l.runner == nil {
+            // Nothing live: keep this one (the next evaluation continues from it).
+            l.runner = runner; l.slot = slot; l.lastTimestamp = lastTimestamp
+            l.messagesSinceCheckpoint = 0; l.nanosAtCheckpoint = runner.computeNanoseconds
+        }
+        return (slot, runner.snapshot())
+    }
+
+    /// The slot whose state the live runner of `process` holds (nil when none is live).
+    public func liveSlot(process: String) -> Int64? {
+        let l = liveState(process)
+        l.lock.lock(); defer { l.lock.unlock() }
+        return l.runner == nil ? nil : l.slot
     }
 
     /// Evaluates several processes at once, each on its own thread (with a native stack large enough for deep

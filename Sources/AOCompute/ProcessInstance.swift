@@ -1,5 +1,6 @@
 @_spi(Fuzzing) import WasmKit
 import WAT
+import AOCore
 
 /// Serves `/data/<id>` reads for WeaveDrive (em4/wasm64 `__asyncjs__weavedrive_*`). The node binds it to its store;
 /// tests use an in-memory map. Must be deterministic: the same path gives the same bytes on every node.
@@ -311,6 +312,20 @@ final class ProcessInstance {
         let n = memory.byteCount
         let bytes: [UInt8] = n == 0 ? [] : memory.withUnsafeBufferPointer(offset: 0, count: n) { Array($0.bindMemory(to: UInt8.self)) }
         return MemoryImage(bytes: bytes, host: state)
+    }
+
+    /// SHA-256(memory || page count as u64 big-endian), copying the memory once.
+    func attestationMemoryHash() -> [UInt8] {
+        let n = memory.byteCount
+        var bytes = [UInt8](repeating: 0, count: n + 8)
+        if n > 0 {
+            memory.withUnsafeBufferPointer(offset: 0, count: n) { src in
+                bytes.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
+            }
+        }
+        let pages = UInt64(n / 65536)
+        for i in 0..<8 { bytes[n + i] = UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * i)) }
+        return SHA2.sha256(bytes)
     }
 
     /// Loads `image` into this (fresh) instance: grows memory as the glue's `resizeHeap` would, then copies the bytes

@@ -127,6 +127,10 @@ public final class ProcessRunner {
     /// The current state (memory and host state). Copies the memory.
     public func snapshot() -> MemoryImage { instance.snapshot() }
 
+    /// SHA-256 of the whole linear memory followed by its page count as a u64 **big-endian** (the memory hash of a
+    /// result attestation, `AOCore.ResultAttestation.memoryHash(memory:)`; one copy of the memory, no snapshot).
+    public func attestationMemoryHash() -> [UInt8] { instance.attestationMemoryHash() }
+
     /// Current memory size in bytes.
     public var memoryByteCount: Int { instance.memory.byteCount }
 

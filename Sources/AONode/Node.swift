@@ -229,6 +229,9 @@ final class APIBox: NodeQueries, @unchecked Sendable {
     func dryRun(_ request: DryRunRequest) async throws -> EvaluationResult { try await get().dryRun(request) }
     func state(process: ProcessID, to timestamp: UInt64?) async throws -> ProcessStateSnapshot { try await get().state(process: process, to: timestamp) }
     func storedItem(id: MessageID) async throws -> StoredItem? { try await get().storedItem(id: id) }
+    func attestations(message: MessageID, process: ProcessID) async throws -> [ResultAttestation] {
+        try await get().attestations(message: message, process: process)
+    }
     func transactions(_ query: TransactionsQuery) async throws -> TransactionsPage { try await get().transactions(query) }
     func health() async -> HealthReport {
         guard let a = try? get() else { return HealthReport(healthy: false, checks: [("state", "starting")]) }

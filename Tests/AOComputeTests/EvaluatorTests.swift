@@ -1,3 +1,4 @@
+import AOCore
 import Testing
 @testable import AOCompute
 
@@ -57,6 +58,42 @@ import Testing
         #expect(ev.stateHash(process: "P2")?.hash == before?.hash)
         let next = try ev.evaluate(process: p, module: module, messages: Self.messages("P2", ["i", "i", "i"]))
         #expect(next.last?.output == .number(3))
+    }
+
+    /// SHA-256(memory || page count u64 big-endian): the attestation memory hash, from a snapshot.
+    static func memoryHash(_ bytes: [UInt8]) -> [UInt8] {
+        var b = bytes
+        let pages = UInt64(bytes.count / 65536)
+        for i in 0..<8 { b.append(UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * i))) }
+        return SHA2.sha256(b)
+    }
+
+    @Test func afterEachSeesEveryNewSlotAndPastStatesAreRebuilt() throws {
+        let module = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)
+        let ev = Evaluator(store: MemoryComputeStore(), policy: CheckpointPolicy(everyMessages: 2, everyComputeSeconds: 1e9))
+        let p = Self.process("P5")
+        let msgs = Self.messages("P5", ["i", "i", "i", "i"])
+        var seen: [Int64] = []
+        var hashes: [Int64: [UInt8]] = [:]
+        _ = try ev.evaluate(process: p, module: module, messages: msgs) { m, r, runner in
+            seen.append(m.slot)
+            hashes[m.slot] = runner.attestationMemoryHash()
+            #expect(hashes[m.slot] == Self.memoryHash(runner.snapshot().bytes))
+            #expect(r.resultHash.count == 32)
+        }
+        #expect(seen == [0, 1, 2, 3])
+        // Cached slots do not call it again.
+        _ = try ev.evaluate(process: p, module: module, messages: msgs) { m, _, _ in seen.append(m.slot) }
+        #expect(seen.count == 4)
+        // The state after slot 2 while the live runner is at 3: rebuilt from the slot-1 checkpoint plus slot 2.
+        let past = try ev.state(process: p, module: module, messages: [msgs[2]])
+        #expect(past.slot == 2)
+        #expect(Self.memoryHash(past.image.bytes) == hashes[2])
+        #expect(ev.liveSlot(process: "P5") == 3)
+        let boot = try ev.state(process: p, module: module, messages: [msgs[0]])
+        #expect(Self.memoryHash(boot.image.bytes) == hashes[0])
+        let now = try ev.state(process: p, module: module, messages: [msgs[3]])
+        #expect(Self.memoryHash(now.image.bytes) == hashes[3])
     }
 
     @Test func differentProcessesEvaluateConcurrently() throws {

@@ -1,0 +1,300 @@
+import AOCore
+import AONode
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+/// The compute side of a real node (a network of one, in-process: LMDB in a temp dir, libuv transport and HTTP on
+/// 127.0.0.1 with port 0) running the project's Lua module (`.build/aonode-lua/process.wasm`, built by
+/// scripts/build-lua-module; the tests are skipped without it, except under CI=true).
+enum NodeLuaModule {
+    static var path: String {
+        if let p = ProcessInfo.processInfo.environment["AONODE_LUA_MODULE"], !p.isEmpty { return p }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/aonode-lua/process.wasm").path
+    }
+    static var shouldRun: Bool {
+        FileManager.default.fileExists(atPath: path) || ProcessInfo.processInfo.environment["CI"] == "true"
+    }
+}
+
+/// A running node plus an HTTP client and a user key.
+final class ComputeHarness: @unchecked Sendable {
+    let dataDir: String
+    var node: Node
+    var base: String
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let user = Ed25519PrivateKey.generate()
+
+    static func configuration(_ dir: String) -> NodeConfiguration {
+        var c = NodeConfiguration()
+        c.dataDirectory = dir
+        c.listen = Endpoint(host: "127.0.0.1", port: 0)
+        c.http = Endpoint(host: "127.0.0.1", port: 0)
+        c.checkpointEveryMessages = 3
+        c.logLevel = "notice"
+        return c
+    }
+
+    static func logger() -> Logger {
+        var l = Logger(label: "compute-test")
+        l.logLevel = .notice
+        return l
+    }
+
+    init() async throws {
+        dataDir = NSTemporaryDirectory() + "aonode-compute-\(UUID().uuidString)"
+        node = try Node(configuration: Self.configuration(dataDir), logger: Self.logger())
+        let e = try await node.start()
+        base = "http://127.0.0.1:\(e.http.port)"
+    }
+
+    /// Graceful shutdown, then a new node on the same data directory.
+    func restart() async throws {
+        await node.shutdown()
+        node = try Node(configuration: Self.configuration(dataDir), logger: Self.logger())
+        let e = try await node.start()
+        base = "http://127.0.0.1:\(e.http.port)"
+    }
+
+    func close() async {
+        await node.shutdown()
+        try? await http.shutdown()
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+
+    // MARK: HTTP
+
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> (Int, [UInt8]) {
+        var r = HTTPClientRequest(url: base + path)
+        r.method = .init(rawValue: method)
+        if let body { r.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await http.execute(r, timeout: .seconds(120))
+        let bytes = try await response.body.collect(upTo: 256 << 20)
+        return (Int(response.status.code), Array(bytes.readableBytesView))
+    }
+
+    func json(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> (Int, [String: Any]) {
+        let (status, bytes) = try await request(method, path, body: body)
+        let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
+        return (status, object)
+    }
+
+    func submit(_ item: DataItem) async throws -> MessageID {
+        let (status, body) = try await json("POST", "/", body: item.serialized())
+        #expect(status == 202, "POST / answered \(status): \(body)")
+        return item.id
+    }
+
+    // MARK: AO items
+
+    func publishModule() async throws -> MessageID {
+        let wasm = try [UInt8](Data(contentsOf: URL(fileURLWithPath: NodeLuaModule.path)))
+        let item = try DataItem.create(signer: user, tags: [
+            DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"), DataItemTag("Type", "Module"),
+            DataItemTag("Module-Format", "wasm32-unknown-emscripten2"), DataItemTag("Input-Encoding", "JSON-1"), DataItemTag("Output-Encoding", "JSON-1"),
+            DataItemTag("Content-Type", "application/wasm"),
+        ], data: wasm)
+        return try await submit(item)
+    }
+
+    func spawn(module: MessageID, name: String) async throws -> ProcessID {
+        let item = try DataItem.create(signer: user, tags: [
+            DataItemTag("Name", name), DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"), DataItemTag("Type", "Process"),
+            DataItemTag("Module", module.base64URL), DataItemTag("Content-Type", "text/plain"),
+        ], data: Array(" ".utf8))
+        return ProcessID(try await submit(item))
+    }
+
+    func send(_ process: ProcessID, _ tags: [DataItemTag], data: String = " ") async throws -> MessageID {
+        let item = try DataItem.create(signer: user, target: process.raw, anchor: Array(UUID().uuidString.replacingOccurrences(of: "-", with: "").utf8),
+                                       tags: tags + [DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"), DataItemTag("Type", "Message")],
+                                       data: Array(data.utf8))
+        return try await submit(item)
+    }
+
+    /// `GET /result`, retried while the message is not yet assigned (404) or the node asks to retry (503).
+    func result(_ message: MessageID, _ process: ProcessID, timeout: Double = 120) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let (status, body) = try await json("GET", "/result/\(message.base64URL)?process-id=\(process.base64URL)")
+            if status == 200 { return body }
+            guard status == 404 || status == 503, Date() < deadline else {
+                Issue.record("GET /result answered \(status): \(body)")
+                return body
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func dryRun(_ process: ProcessID, _ tags: [DataItemTag], data: String = " ") async throws -> [String: Any] {
+        let body: [String: Any] = ["Owner": Base64URL.encode(SHA2.sha256(user.publicKey)), "Target": process.base64URL, "Data": data,
+                                   "Tags": tags.map { ["name": $0.nameString, "value": $0.valueString] }]
+        let (status, result) = try await json("POST", "/dry-run?process-id=\(process.base64URL)",
+                                              body: [UInt8](try JSONSerialization.data(withJSONObject: body)))
+        #expect(status == 200, "dry-run answered \(status): \(result)")
+        return result
+    }
+
+    /// The text an Eval printed or returned (`Output.data`).
+    static func evalOutput(_ r: [String: Any]) -> String? {
+        ((r["Output"] as? [String: Any])?["data"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The counter value: the Count handler replies `Data=<Counter>` to the sender.
+    func count(_ process: ProcessID) async throws -> String? {
+        let r = try await dryRun(process, [DataItemTag("Action", "Count")])
+        return ((r["Messages"] as? [[String: Any]])?.first?["Data"] as? String)
+    }
+}
+
+@Suite(.serialized, .enabled(if: NodeLuaModule.shouldRun, "the Lua process module is not built: run scripts/build-lua-module"))
+struct ComputeNodeTests {
+    @Test func counterResultsDryRunAttestationsAndRestart() async throws {
+        let h = try await ComputeHarness()
+        do {
+            let module = try await h.publishModule()
+            let pid = try await h.spawn(module: module, name: "counter")
+            // The process's own result (slot 0).
+            let boot = try await h.result(MessageID(pid), pid)
+            #expect(boot["Error"] == nil)
+
+            var last: MessageID?
+            for _ in 0..<5 { last = try await h.send(pid, [DataItemTag("Action", "Increment")]) }
+            let r = try await h.result(last!, pid)
+            #expect(r["Error"] == nil, "\(r)")
+            #expect((r["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "\(r)")
+            let amount = try await h.send(pid, [DataItemTag("Action", "Increment"), DataItemTag("Amount", "10")])
+            #expect((try await h.result(amount, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "15")
+            // An earlier message still answers its own result (from the cache).
+            let first = try await h.send(pid, [DataItemTag("Action", "Count")])
+            let countReply = try await h.result(first, pid)
+            let reply = (countReply["Messages"] as? [[String: Any]])?.first
+            #expect(reply?["Data"] as? String == "15")
+            #expect(reply?["Target"] as? String == Base64URL.encode(SHA2.sha256(h.user.publicKey)))
+
+            // Dry-run: the answer reflects the increment, the state does not keep it.
+            let dry = try await h.dryRun(pid, [DataItemTag("Action", "Increment"), DataItemTag("Amount", "100")])
+            #expect((dry["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "115", "\(dry)")
+            #expect(try await h.count(pid) == "15")
+            let after = try await h.send(pid, [DataItemTag("Action", "Increment")])
+            #expect((try await h.result(after, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "16")
+
+            // /results pages: slots 0...8 (process, 5 + 1 increments, count, increment), cached only, two at a time.
+            var cursor: String?
+            var outputs: [String] = []
+            var pages = 0
+            while true {
+                let q = "/results/\(pid.base64URL)?limit=2" + (cursor.map { "&from=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" } ?? "")
+                let (status, page) = try await h.json("GET", q)
+                #expect(status == 200)
+                let edges = page["edges"] as? [[String: Any]] ?? []
+                pages += 1
+                for e in edges { outputs.append(((e["node"] as? [String: Any])?["Output"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) }
+                let more = (page["pageInfo"] as? [String: Any])?["hasNextPage"] as? Bool ?? false
+                #expect(edges.count == (more ? 2 : edges.count))
+                guard more, let c = edges.last?["cursor"] as? String else { break }
+                cursor = c
+                if pages > 10 { break }
+            }
+            #expect(outputs.count == 9, "\(outputs)")
+            #expect(Array(outputs[1...6]) == ["1", "2", "3", "4", "5", "15"])
+            #expect(outputs.last == "16")
+            let (_, desc) = try await h.json("GET", "/results/\(pid.base64URL)?sort=DESC&limit=1")
+            let top = (desc["edges"] as? [[String: Any]])?.first?["node"] as? [String: Any]
+            #expect((top?["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "16")
+
+            // Attestation of the last message: signed by this node, for slot 8.
+            let (status, att) = try await h.json("GET", "/attestation/\(after.base64URL)?process-id=\(pid.base64URL)")
+            #expect(status == 200, "\(att)")
+            let list = att["attestations"] as? [Any] ?? []
+            #expect(list.count == 1)
+            if let first = list.first {
+                let a = try ResultAttestation(json: first)
+                #expect(a.verify())
+                #expect(a.slot == 8)
+                #expect(a.message == after)
+                #expect(a.process == pid)
+                #expect(a.signer == Base64URL.decode(h.node.endpoints!.publicKey))
+            }
+
+            // State: the whole memory.
+            let (stateStatus, memory) = try await h.request("GET", "/state/\(pid.base64URL)")
+            #expect(stateStatus == 200)
+            #expect(memory.count > 1 << 20 && memory.count % 65536 == 0)
+
+            // Restart: results are served again, and evaluation continues from the checkpoint.
+            try await h.restart()
+            #expect((try await h.result(amount, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "15")
+            let later = try await h.send(pid, [DataItemTag("Action", "Increment")])
+            #expect((try await h.result(later, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "17")
+            #expect(try await h.count(pid) == "17")
+
+            // Unknown messages are a clear 404.
+            let (missing, body) = try await h.json("GET", "/result/\(MessageID(raw: ID32(bytes: [UInt8](repeating: 7, count: 32))!).base64URL)?process-id=\(pid.base64URL)")
+            #expect(missing == 404, "\(body)")
+        } catch {
+            await h.close()
+            throw error
+        }
+        await h.close()
+    }
+
+    /// Two processes on one node play ping-pong through cranking: A pings B (from an Eval), B's Ping handler replies
+    /// Pong to A, A's Pong handler (installed by the Eval) pings again until it has three pongs. Every hop is a
+    /// message signed by the node and pushed through its own scheduler.
+    @Test func pingPongAcrossTwoProcessesThroughCranking() async throws {
+        let h = try await ComputeHarness()
+        do {
+            let module = try await h.publishModule()
+            let a = try await h.spawn(module: module, name: "a")
+            let b = try await h.spawn(module: module, name: "b")
+            _ = try await h.result(MessageID(b), b)
+            let code = """
+            Pongs = 0
+            Handlers.add("pong", Handlers.utils.hasMatchingTag("Action", "Pong"), function(m)
+              Pongs = Pongs + 1
+              if Pongs < 3 then ao.send({ Target = m.From, Action = "Ping" }) end
+              ao.send({ Target = m.From, Action = "Increment" })
+            end)
+            ao.send({ Target = "\(b.base64URL)", Action = "Ping" })
+            return "started"
+            """
+            let eval = try await h.send(a, [DataItemTag("Action", "Eval")], data: code)
+            let started = try await h.result(eval, a)
+            #expect(started["Error"] == nil, "\(started)")
+            #expect((started["Messages"] as? [[String: Any]])?.count == 1)
+
+            let deadline = Date().addingTimeInterval(120)
+            var pongs: String?
+            var counter: String?
+            while Date() < deadline {
+                pongs = ComputeHarness.evalOutput(try await h.dryRun(a, [DataItemTag("Action", "Eval")], data: "return Pongs"))
+                counter = try await h.count(b)
+                if pongs == "3" && counter == "3" { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(pongs == "3")
+            #expect(counter == "3")
+
+            // B's log holds the pushed pings, signed by the node, From-Process = A, Pushed-For = the Eval.
+            let (_, page) = try await h.json("GET", "/\(b.base64URL)")
+            let edges = page["edges"] as? [[String: Any]] ?? []
+            let messages = edges.compactMap { ($0["node"] as? [String: Any])?["message"] as? [String: Any] }
+            let pushed = messages.filter { m in
+                (m["tags"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == "From-Process" && $0["value"] as? String == a.base64URL }
+            }
+            #expect(pushed.count == 6, "3 pings and 3 increments, got \(pushed.count)")
+            let pushedFor = pushed.compactMap { m in
+                (m["tags"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "Pushed-For" }?["value"] as? String
+            }
+            #expect(Set(pushedFor) == [eval.base64URL])
+        } catch {
+            await h.close()
+            throw error
+        }
+        await h.close()
+    }
+}
