@@ -128,10 +128,10 @@ public struct ResultAttestation: Sendable, Hashable {
         let slot: UInt64
         switch object["slot"] {
         case let n as NSNumber:
-            // Reject booleans, fractions, negatives and numbers past 2^53 (not exact in JSON tooling).
-            let d = n.doubleValue
-            // JSON booleans arrive as NSNumber too; their Objective-C type is "c" (or "B"), never a JSON integer's.
-            guard !["c", "B"].contains(String(cString: n.objCType)), d.isFinite, d >= 0, d <= 9_007_199_254_740_991, d == d.rounded(.towardZero) else {
+            // JSON booleans arrive as NSNumber too (Objective-C type "c" or "B"); fractions and exponents as
+            // doubles ("d"). Only whole, non-negative integers are slots.
+            let type = String(cString: n.objCType)
+            guard !["c", "B", "d", "f"].contains(type), type == "Q" || n.int64Value >= 0 else {
                 throw .badField("slot must be a non-negative whole number")
             }
             slot = n.uint64Value

@@ -11,11 +11,11 @@ import Testing
     static let module = MessageID(raw: ID32(bytes: SHA2.sha256([1]))!)
     static let scheduler = Address(raw: ID32(bytes: SHA2.sha256([2]))!)
 
-    func pairs(_ tags: [Tag]) -> [String] { tags.map { "\($0.nameString)=\($0.valueString)" } }
+    func pairs(_ tags: [DataItemTag]) -> [String] { tags.map { "\($0.nameString)=\($0.valueString)" } }
 
     @Test func moduleTagsAreDevCLIs() {
         let tags = AOItemBuilder.moduleTags(format: "wasm32-unknown-emscripten2", memoryLimit: "524288000-b",
-                                            computeLimit: "9000000000000", extra: [Tag("Extension", "WeaveDrive")])
+                                            computeLimit: "9000000000000", extra: [DataItemTag("Extension", "WeaveDrive")])
         #expect(pairs(tags) == ["Data-Protocol=ao", "Type=Module", "Module-Format=wasm32-unknown-emscripten2",
                                 "Input-Encoding=JSON-1", "Output-Encoding=JSON-1", "Variant=ao.TN.1",
                                 "Content-Type=application/wasm", "Memory-Limit=524288000-b",
@@ -24,7 +24,7 @@ import Testing
 
     @Test func processTagsAreAoconnectsSpawn() throws {
         let tags = AOItemBuilder.processTags(module: Self.module, scheduler: Self.scheduler,
-                                             userTags: [Tag("Name", "counter"), Tag("Authority", "x")], hasData: false,
+                                             userTags: [DataItemTag("Name", "counter"), DataItemTag("Authority", "x")], hasData: false,
                                              replicas: 5)
         #expect(pairs(tags) == ["Name=counter", "Authority=x", "Content-Type=text/plain", "SDK=aonode", "Data-Protocol=ao",
                                 "Variant=ao.TN.1", "Type=Process", "Module=\(Self.module.base64URL)",
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func messageTagsAreAoconnectsMessage() throws {
-        let tags = AOItemBuilder.messageTags(action: "Eval", userTags: [Tag("X", "1")], hasData: true)
+        let tags = AOItemBuilder.messageTags(action: "Eval", userTags: [DataItemTag("X", "1")], hasData: true)
         #expect(pairs(tags) == ["Action=Eval", "X=1", "SDK=aonode", "Data-Protocol=ao", "Variant=ao.TN.1", "Type=Message"])
         let bare = AOItemBuilder.messageTags(action: nil, userTags: [], hasData: false)
         #expect(pairs(bare) == ["Content-Type=text/plain", "SDK=aonode", "Data-Protocol=ao", "Variant=ao.TN.1", "Type=Message"])
@@ -60,7 +60,7 @@ import Testing
 
     @Test func dryRunBodyIsAoconnectsShape() throws {
         let pid = ProcessID(raw: ID32(bytes: SHA2.sha256([3]))!)
-        let m = DryRunMessage(target: pid, tags: [Tag("Action", "Balance")], data: "")
+        let m = DryRunMessage(target: pid, tags: [DataItemTag("Action", "Balance")], data: "")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(m.jsonBytes)) as? [String: Any])
         #expect(object["Target"] as? String == pid.base64URL && object["Owner"] as? String == "1234")
         let tags = (object["Tags"] as? [[String: String]] ?? []).map { "\($0["name"]!)=\($0["value"]!)" }
