@@ -35,8 +35,8 @@ import Glibc
         process.arguments = arguments
         let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-e2e-\(UUID().uuidString).out")
         let errFile = outFile.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outFile); try? FileManager.default.removeItem(at: errFile) }
         // Files, not pipes: the detached nodes inherit nothing from us that could keep a pipe open.
         process.standardOutput = try FileHandle(forWritingTo: outFile)
