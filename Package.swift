@@ -105,6 +105,10 @@ let package = Package(
         .executableTarget(name: "transport-bench", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
                                                                   .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/TransportBench", swiftSettings: settings),
+        // Gossip over real nodes (scripts/bench/gossip-nodes): drives N `aonode` child processes over loopback.
+        .executableTarget(name: "gossip-nodes-bench", dependencies: ["AOCore",
+                                                                     .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                          path: "Benchmarks/GossipNodesBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],

@@ -150,7 +150,8 @@ public final class Node: @unchecked Sendable {
         await compute.attach(runtime: runtime)
         let replication = Replication(runtime: runtime, store: store, logger: logger.with(label: "replication"))
         await replication.attach()
-        let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters)
+        let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters,
+                                        replication: replication)
         let api = NodeAPI(runtime: runtime, store: store, compute: compute, configuration: config, network: network,
                           logger: logger.with(label: "api"), metrics: { await metrics.text() })
         apiBox.set(api)
@@ -187,6 +188,7 @@ public final class Node: @unchecked Sendable {
         }
         guard let p else { return }
         await p.runtime.stop()
+        await p.replication.stop()
         await p.transport.shutdown()
         p.compute.shutdown()
         task?.cancel()
