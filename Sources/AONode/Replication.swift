@@ -162,6 +162,7 @@ actor Replication {
             logger.notice("undecodable replication message", metadata: ["peer": "\(peer.base64URL.prefix(8))", "error": "\(error)"])
             return
         }
+        defer { countersLock.withLock { countersSnapshot = counters } }
         switch message {
         case .want(let r, let ids): await serveWant(r, ids: ids, to: peer)
         case .sync(let r, let p, let from, let limit): await serveSync(r, process: p, from: from, limit: limit, to: peer)
@@ -344,10 +345,18 @@ actor Replication {
     func fetchProcess(_ p: ProcessID, timeout: Duration = .seconds(1)) async -> Bool {
         let id = MessageID(p)
         if await runtime.isKnown(p) { return true }
-        let peers = await runtime.connectedPeers().keys.shuffled().prefix(Self.processFetchPeersMax)
+        // Just after a start no peer may be connected yet: wait for one within the same budget.
+        let deadline = ContinuousClock.now + timeout
+        var peers = await runtime.connectedPeers().keys.shuffled().prefix(Self.processFetchPeersMax)
+        while peers.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            if await runtime.isKnown(p) { return true }
+            peers = await runtime.connectedPeers().keys.shuffled().prefix(Self.processFetchPeersMax)
+        }
         guard !peers.isEmpty else { return false }
+        let remaining = deadline - ContinuousClock.now
         let found = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            Task { await self.registerWaiter(id, c, peers: Array(peers), timeout: timeout) }
+            Task { await self.registerWaiter(id, c, peers: Array(peers), timeout: max(remaining, .milliseconds(100))) }
         }
         guard found else { return false }
         return await runtime.isKnown(p)

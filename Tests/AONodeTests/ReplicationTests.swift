@@ -118,10 +118,18 @@ import Testing
             try await cluster.post(m, at: 0, client: client)
             missed.append(m)
         }
+        let processC = try spawn(author, module: module)
+        try await cluster.post(processC, at: 0, client: client)
         try await cluster.waitForLastSlot(pA, 8, at: 0, client: client)
         try await cluster.waitForLastSlot(pB, 2, at: 0, client: client)
+        try await cluster.waitForLastSlot(ProcessID(processC.id), 0, at: 0, client: client)
 
         try cluster.start(victim)
+        // As soon as it answers HTTP: a message for process C, which it has not heard of yet, is accepted (the
+        // node asks its peers for the process before refusing; or sync/gossip brought it first).
+        try await cluster.waitReady(victim, client: client, peersMin: 0)
+        let toC = try message(author, to: processC.id, 0)
+        try await cluster.post(toC, at: victim, client: client)
         try await cluster.waitReady(victim, client: client, peersMin: 1)
         for m in missed + [processB] { try await cluster.waitForItem(m.id, at: victim, client: client) }
         try await cluster.waitForLastSlot(pA, 8, at: victim, client: client)
@@ -140,6 +148,8 @@ import Testing
               + "sync requests \(metrics["aonode_replication_sync_requests_sent_total"] ?? -1), "
               + "gossip delivered \(metrics["aonode_gossip_delivered_total"] ?? -1)")
         #expect(metrics["aonode_replication_tip_mismatches_total"] == 0)
+        // The summaries exchanged on reconnection showed the peers ahead: the node asked for log syncs.
+        #expect(metrics["aonode_replication_sync_requests_sent_total"].map { $0 > 0 } == true)
         #expect(metrics["aonode_replication_summaries_received_total"].map { $0 > 0 } == true)
     }
 
