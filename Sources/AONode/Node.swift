@@ -127,7 +127,7 @@ public final class Node: @unchecked Sendable {
         // AONODE_SUBMIT_RATE_LIMIT=off lifts it, =N sets N per second.
         if let text = ProcessInfo.processInfo.environment["AONODE_SUBMIT_RATE_LIMIT"] {
             if text == "off" { settings.submitRateLimit = nil } else if let n = Double(text), n > 0 {
-                settings.submitRateLimit = .init(ratePerSecond: n, burst: max(1, Int(n)))
+                settings.submitRateLimit = .init(ratePerSecond: n, burst: max(1, n))
             }
         }
         let server = AOHTTPServer(queries: apiBox, settings: settings, logger: logger.with(label: "http"))
