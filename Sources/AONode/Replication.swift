@@ -182,9 +182,10 @@ actor Replication {
 
     func serveWant(_ r: UInt64, ids: [MessageID], to peer: NodeID) async {
         counters.wantsServed += 1
-        var page: [[UInt8]] = [], bytes = 0, missing: [MessageID] = []
+        var page: [[UInt8]] = [], bytes = 0, total = 0, missing: [MessageID] = []
         for id in ids {
-            guard let b = try? store.itemBytes(id) else { missing.append(id); continue }
+            guard total < ReplicationLimits.wantAnswerBytesMax, let b = try? store.itemBytes(id) else { missing.append(id); continue }
+            total += b.count
             if !page.isEmpty && bytes + b.count > ReplicationLimits.answerBytesMax {
                 await send(.items(request: r, items: page, more: true), to: peer)
                 page = []; bytes = 0

@@ -12,6 +12,9 @@ enum ReplicationLimits {
     /// Bytes of items an answer carries before the responder stops adding (one item may exceed it alone, up to
     /// the node's item limit), so an answer never approaches the transport's 64 MiB stream limit.
     static let answerBytesMax = 8 << 20
+    /// Bytes one `want` is answered with in total (all pages): what a peer asks beyond it is answered `notFound`
+    /// (it asks again or elsewhere), so 256 ids of large items cannot make a node queue gigabytes for one peer.
+    static let wantAnswerBytesMax = 64 << 20
     /// Processes in one summary (each entry is 72 bytes: 288 KiB at most).
     static let summaryProcessesMax = 4096
     /// One item's bytes on the wire: the transport stream limit (64 MiB) bounds it again.
