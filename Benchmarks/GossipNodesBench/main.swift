@@ -243,7 +243,7 @@ var last = -1, stableSince = Date()
 while Date() < waitDeadline {
     let n = traceLines()
     if n >= wanted { break }
-    if n != last { last = n; stableSince = Date() } else if Date().timeIntervalSince(stableSince) > 10 { break }
+    if n != last { last = n; stableSince = Date() } else if Date().timeIntervalSince(stableSince) > 15 { break }
     try await Task.sleep(for: .milliseconds(500))
 }
 print("load average after publishing: \(loadAverage())")
@@ -289,13 +289,16 @@ print(String(format: "POST round trip at the origin (ms): p50 %.2f  p99 %.2f  ma
 
 // Copies and bytes from the nodes' counters (differences over the run).
 var copies: [Double] = []
-var bytesSent = 0, duplicates = 0, received = 0, accepted = 0
+var bytesSent = 0, duplicates = 0, received = 0, accepted = 0, backlogDrops = 0, brokenPromises = 0, readPauses = 0
 for (i, n) in nodes.enumerated() {
     let after = await metrics(client, n)
     func d(_ k: String) -> Int { (after[k] ?? 0) - (before[i][k] ?? 0) }
     let r = d("aonode_gossip_payloads_received_total"), a = d("aonode_gossip_accepted_total")
     received += r; accepted += a; duplicates += d("aonode_gossip_duplicates_total")
     bytesSent += d("aonode_transport_bytes_sent_total")
+    backlogDrops += d("aonode_gossip_dropped_validation_backlog_total")
+    brokenPromises += d("aonode_gossip_broken_promises_total")
+    readPauses += d("aonode_transport_read_pauses_total")
     if a > 0 { copies.append(Double(r) / Double(a)) }
 }
 let mean = copies.isEmpty ? .nan : copies.reduce(0, +) / Double(copies.count)
@@ -304,6 +307,7 @@ print(String(format: "copies received per node per item: mean %.2f  max %.2f (ta
 let deliveredBytes = delivered * itemBytes
 print(String(format: "transport bytes sent per delivered item byte: %.2f (%d bytes sent, %d delivered over gossip, items of %d bytes)",
              Double(bytesSent) / Double(max(1, deliveredBytes)), bytesSent, deliveredBytes, itemBytes))
+print("overload signs (sum over nodes): items dropped by a full validation backlog \(backlogDrops), broken IWANT promises \(brokenPromises), transport read pauses \(readPauses)")
 if duplicateLines > 0 { print("note: \(duplicateLines) repeated trace lines (an item stored twice at a node)") }
 
 try? await client.shutdown()

@@ -40,6 +40,11 @@ final class NodeMetricsSource: @unchecked Sendable {
         metric("aonode_gossip_payloads_sent_total", "counter", "Gossip payload copies sent.", g.payloadsSent)
         metric("aonode_gossip_accepted_total", "counter", "Gossip items validated and delivered.", g.accepted)
         metric("aonode_gossip_iwant_sent_total", "counter", "IWANT requests sent.", g.iwantSent)
+        metric("aonode_gossip_dropped_validation_backlog_total", "counter", "Items dropped because the validation backlog was full.",
+               g.droppedValidationBacklog)
+        metric("aonode_gossip_broken_promises_total", "counter", "IWANT requests not answered in time.", g.brokenPromises)
+        metric("aonode_transport_read_pauses_total", "counter", "Times reading paused because events were not consumed fast enough.",
+               transport.counters.readPauses)
         let t = transport.counters
         metric("aonode_transport_bytes_sent_total", "counter", "Bytes written to peer connections (encrypted).", t.bytesSent)
         metric("aonode_transport_bytes_received_total", "counter", "Bytes read from peer connections (encrypted).", t.bytesReceived)
