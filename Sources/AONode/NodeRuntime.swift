@@ -479,14 +479,19 @@ public actor NodeRuntime {
             register(process)
         case "Assignment":
             receivedAssignment(item, bytes: bytes)
+        case "Message", "Module":
+            // Written before anything else happens on the actor: an assignment of this message (or a process using
+            // this module) may be stored next, and compute reads the body as soon as it is.
+            storeQuietly(bytes, id: item.id)
+            deliveryTrace?.record(item.id)
         default:
             storeDelivered(bytes, id: item.id)
         }
     }
 
-    /// Messages and other items from gossip are written through the group committer (many deliveries share one
-    /// LMDB commit and fsync) instead of one synchronous transaction each; gossip has already relayed them (they
-    /// were validated), and nothing on the actor waits for the write. The delivery trace (`AONODE_DELIVERY_TRACE`)
+    /// Other items from gossip (plain data items: nothing in the node reads them back at once) are written through
+    /// the group committer (many deliveries share one LMDB commit and fsync) instead of one synchronous transaction
+    /// each; gossip has already relayed them (they were validated), and nothing on the actor waits for the write. The delivery trace (`AONODE_DELIVERY_TRACE`)
     /// records when each one became durable.
     func storeDelivered(_ bytes: [UInt8], id: MessageID) {
         let store = self.store, trace = deliveryTrace
