@@ -110,6 +110,10 @@ let package = Package(
                                                              .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                              .product(name: "NIOCore", package: "swift-nio")],
                           path: "Benchmarks/NodeBench", swiftSettings: settings),
+        // Gossip over real nodes (scripts/bench/gossip-nodes): drives N `aonode` child processes over loopback.
+        .executableTarget(name: "gossip-nodes-bench", dependencies: ["AOCore",
+                                                                     .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                          path: "Benchmarks/GossipNodesBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],

@@ -123,6 +123,13 @@ public final class Node: @unchecked Sendable {
         settings.host = config.http.host
         settings.port = Int(config.http.port)
         settings.submitBodyBytesMax = config.itemBytesMax
+        // Benchmarks drive one node from one address far above the per-address submit limit (20/s):
+        // AONODE_SUBMIT_RATE_LIMIT=off lifts it, =N sets N per second.
+        if let text = ProcessInfo.processInfo.environment["AONODE_SUBMIT_RATE_LIMIT"] {
+            if text == "off" { settings.submitRateLimit = nil } else if let n = Double(text), n > 0 {
+                settings.submitRateLimit = .init(ratePerSecond: n, burst: max(1, n))
+            }
+        }
         let server = AOHTTPServer(queries: apiBox, settings: settings, logger: logger.with(label: "http"))
         let task = Task {
             do { try await server.run(onListening: { port in await httpPort.set(port) }) } catch {
@@ -150,7 +157,8 @@ public final class Node: @unchecked Sendable {
         await compute.attach(runtime: runtime)
         let replication = Replication(runtime: runtime, store: store, logger: logger.with(label: "replication"))
         await replication.attach()
-        let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters)
+        let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters,
+                                        replication: replication)
         let api = NodeAPI(runtime: runtime, store: store, compute: compute, configuration: config, network: network,
                           logger: logger.with(label: "api"), metrics: { await metrics.text() })
         apiBox.set(api)
@@ -187,6 +195,7 @@ public final class Node: @unchecked Sendable {
         }
         guard let p else { return }
         await p.runtime.stop()
+        await p.replication.stop()
         await p.transport.shutdown()
         p.compute.shutdown()
         task?.cancel()

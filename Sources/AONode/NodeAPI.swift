@@ -53,17 +53,25 @@ public final class NodeAPI: NodeQueries, @unchecked Sendable {
                 }
             } catch { throw NodeQueryError.invalidTags("\(error)") }
         }
-        do {
-            let timestamp = try await runtime.accept(item, bytes: bytes)
-            return SubmitReceipt(id: item.id, timestamp: timestamp)
-        } catch {
-            switch error {
-            case .unknownProcess(let p): throw NodeQueryError.unknownProcess(p)
-            case .tooManyPending: throw NodeQueryError.unavailable("Too many messages are waiting to be scheduled; retry later.")
-            case .notAuthorised(let why): throw NodeQueryError.unprocessable("Refused: \(why).")
-            case .store(let why):
-                logger.error("submit: store failed", metadata: ["error": "\(why)"])
-                throw NodeQueryError.unavailable("The node could not store the item.")
+        var fetched = false
+        while true {
+            do {
+                let timestamp = try await runtime.accept(item, bytes: bytes)
+                return SubmitReceipt(id: item.id, timestamp: timestamp)
+            } catch {
+                // A process this node has not heard of may be known to a peer: ask (replication, ~1 s) before refusing.
+                if case .unknownProcess(let p) = error, !fetched {
+                    fetched = true
+                    if await runtime.fetchUnknownProcess(p) { continue }
+                }
+                switch error {
+                case .unknownProcess(let p): throw NodeQueryError.unknownProcess(p)
+                case .tooManyPending: throw NodeQueryError.unavailable("Too many messages are waiting to be scheduled; retry later.")
+                case .notAuthorised(let why): throw NodeQueryError.unprocessable("Refused: \(why).")
+                case .store(let why):
+                    logger.error("submit: store failed", metadata: ["error": "\(why)"])
+                    throw NodeQueryError.unavailable("The node could not store the item.")
+                }
             }
         }
     }

@@ -8,9 +8,12 @@ final class NodeMetricsSource: @unchecked Sendable {
     let store: LMDBContentStore
     let transport: UVTransport
     let http: HTTPCounters
+    let replication: Replication?
 
-    init(runtime: NodeRuntime, store: LMDBContentStore, transport: UVTransport, http: HTTPCounters) {
+    init(runtime: NodeRuntime, store: LMDBContentStore, transport: UVTransport, http: HTTPCounters,
+         replication: Replication? = nil) {
         self.runtime = runtime; self.store = store; self.transport = transport; self.http = http
+        self.replication = replication
     }
 
     func text() async -> String {
@@ -33,6 +36,32 @@ final class NodeMetricsSource: @unchecked Sendable {
         metric("aonode_scheduling_envelopes_refused_total", "counter", "Undecodable scheduling envelopes.", s.envelopesRefused)
         metric("aonode_bad_frames_total", "counter", "Undecodable peer frames.", c.badFrames)
         metric("aonode_store_errors_total", "counter", "Store writes that failed.", c.storeErrors)
+        metric("aonode_gossip_payloads_received_total", "counter", "Gossip payload copies received (new and duplicate).", g.payloadsReceived)
+        metric("aonode_gossip_payloads_sent_total", "counter", "Gossip payload copies sent.", g.payloadsSent)
+        metric("aonode_gossip_accepted_total", "counter", "Gossip items validated and delivered.", g.accepted)
+        metric("aonode_gossip_iwant_sent_total", "counter", "IWANT requests sent.", g.iwantSent)
+        metric("aonode_gossip_dropped_validation_backlog_total", "counter", "Items dropped because the validation backlog was full.",
+               g.droppedValidationBacklog)
+        metric("aonode_gossip_broken_promises_total", "counter", "IWANT requests not answered in time.", g.brokenPromises)
+        metric("aonode_transport_read_pauses_total", "counter", "Times reading paused because events were not consumed fast enough.",
+               transport.counters.readPauses)
+        let t = transport.counters
+        metric("aonode_transport_bytes_sent_total", "counter", "Bytes written to peer connections (encrypted).", t.bytesSent)
+        metric("aonode_transport_bytes_received_total", "counter", "Bytes read from peer connections (encrypted).", t.bytesReceived)
+        metric("aonode_transport_frames_sent_total", "counter", "Frames sent to peers.", t.framesSent)
+        if let r = replication?.snapshot {
+            metric("aonode_replication_sync_requests_sent_total", "counter", "Process log sync requests sent.", r.syncRequestsSent)
+            metric("aonode_replication_sync_requests_served_total", "counter", "Process log sync requests answered.", r.syncRequestsServed)
+            metric("aonode_replication_wants_sent_total", "counter", "Fetch-by-id requests sent.", r.wantsSent)
+            metric("aonode_replication_items_ingested_total", "counter", "Fetched items validated and delivered.", r.itemsIngested)
+            metric("aonode_replication_items_refused_total", "counter", "Fetched items refused (invalid or not asked for).", r.itemsRefused)
+            metric("aonode_replication_items_served_total", "counter", "Items sent to peers by replication.", r.itemsServed)
+            metric("aonode_replication_summaries_received_total", "counter", "Anti-entropy summaries received.", r.summariesReceived)
+            metric("aonode_replication_bad_messages_total", "counter", "Undecodable replication messages.", r.badMessages)
+            metric("aonode_replication_tip_mismatches_total", "counter", "Equal slot counts with different tips (diverging logs).", r.tipMismatches)
+            metric("aonode_replication_missing_bodies_total", "counter", "Log entries found without their message.", r.missingBodies)
+            metric("aonode_replication_timeouts_total", "counter", "Replication requests that timed out.", r.timeouts)
+        }
         if let st = try? store.statistics() {
             metric("aonode_store_items", "gauge", "Data items in the store.", st.itemCount)
             metric("aonode_store_item_bytes", "gauge", "Bytes of data items in the store.", st.itemBytes)

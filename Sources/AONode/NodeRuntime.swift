@@ -95,6 +95,11 @@ public actor NodeRuntime {
     var onAssignmentsStored: [@Sendable (ProcessID, UInt64) -> Void] = []
     var onLeadershipChanged: [@Sendable (ProcessID, Bool) -> Void] = []
     var replicationHandler: (@Sendable (NodeID, [UInt8]) -> Void)?
+    /// Replication's fetch of a process a submission names (`NodeAPI.submit` asks before answering unknownProcess).
+    var processFetcher: (@Sendable (ProcessID) async -> Bool)?
+    /// Benchmarks: one line "<item id> <unix µs>" per gossip delivery made durable, when the environment variable
+    /// AONODE_DELIVERY_TRACE names a file.
+    let deliveryTrace = DeliveryTrace.fromEnvironment()
     var peerConnectedHandlers: [@Sendable (NodeID) -> Void] = []
 
     init(configuration: NodeConfiguration, network: NetworkConfiguration, key: Ed25519PrivateKey, store: LMDBContentStore,
@@ -474,8 +479,30 @@ public actor NodeRuntime {
             register(process)
         case "Assignment":
             receivedAssignment(item, bytes: bytes)
-        default:
+        case "Message", "Module":
+            // Written before anything else happens on the actor: an assignment of this message (or a process using
+            // this module) may be stored next, and compute reads the body as soon as it is.
             storeQuietly(bytes, id: item.id)
+            deliveryTrace?.record(item.id)
+        default:
+            storeDelivered(bytes, id: item.id)
+        }
+    }
+
+    /// Other items from gossip (plain data items: nothing in the node reads them back at once) are written through
+    /// the group committer (many deliveries share one LMDB commit and fsync) instead of one synchronous transaction
+    /// each; gossip has already relayed them (they were validated), and nothing on the actor waits for the write. The delivery trace (`AONODE_DELIVERY_TRACE`)
+    /// records when each one became durable.
+    func storeDelivered(_ bytes: [UInt8], id: MessageID) {
+        let store = self.store, trace = deliveryTrace
+        committer.submit(WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)])) { result in
+            switch result {
+            case .success:
+                trace?.record(id)
+            case .failure:
+                // The committer is closed or full: write directly (LMDB serialises writers).
+                if (try? store.write(WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)]))) != nil { trace?.record(id) }
+            }
         }
     }
 
@@ -726,6 +753,22 @@ public actor NodeRuntime {
         if let peerConnected { peerConnectedHandlers.append(peerConnected) }
     }
     func setReplicationHandler(_ h: @escaping @Sendable (NodeID, [UInt8]) -> Void) { replicationHandler = h }
+    func setProcessFetcher(_ f: @escaping @Sendable (ProcessID) async -> Bool) { processFetcher = f }
+    /// Asks replication for a process this node has not heard of (short timeout); true once it is known.
+    func fetchUnknownProcess(_ p: ProcessID) async -> Bool {
+        if processes[p] != nil { return true }
+        guard let f = processFetcher else { return false }
+        return await f(p)
+    }
+    func isStopping() -> Bool { stopping }
+    /// Processes with gossiped assignments held behind a gap, and the first slot missing (where a sync starts).
+    func heldGaps() -> [(ProcessID, UInt64)] {
+        heldAssignments.keys.sorted().compactMap { p -> (ProcessID, UInt64)? in
+            guard heldAssignments[p]?.isEmpty == false else { return nil }
+            let next = ((try? store.latestSlot(process: p)) ?? nil).map { $0 + 1 } ?? 0
+            return (p, next)
+        }
+    }
     /// Feeds an item fetched by replication through the same path as a gossip delivery (after validation).
     func ingestFetched(_ bytes: [UInt8]) -> Bool {
         guard let item = try? DataItem(parsing: bytes), (try? item.verify()) != nil else { return false }
@@ -771,4 +814,26 @@ public struct NodeCounters: Sendable, Equatable {
 extension NodeRuntime {
     /// Waits for queued group commits and stops the committer (shutdown).
     func closeCommitter() { committer.close() }
+}
+
+/// Appends "<item id> <unix time in µs>" lines to a file, one write(2) each (no buffer to lose on SIGKILL). Only
+/// for benchmarks: set AONODE_DELIVERY_TRACE=<file>.
+final class DeliveryTrace: @unchecked Sendable {
+    let fd: Int32
+    init?(path: String) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        if fd < 0 { return nil }
+    }
+    static func fromEnvironment() -> DeliveryTrace? {
+        guard let path = ProcessInfo.processInfo.environment["AONODE_DELIVERY_TRACE"], !path.isEmpty else { return nil }
+        return DeliveryTrace(path: path)
+    }
+    func record(_ id: MessageID) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let micros = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+        let line = Array("\(id.base64URL) \(micros)\n".utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+    deinit { close(fd) }
 }
