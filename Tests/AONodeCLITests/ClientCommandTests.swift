@@ -11,7 +11,7 @@ import Testing
     static let module = MessageID(raw: ID32(bytes: SHA2.sha256([1]))!)
     static let scheduler = Address(raw: ID32(bytes: SHA2.sha256([2]))!)
 
-    func pairs(_ tags: [Tag]) -> [String] { tags.map { "\($0.nameString)=\($0.valueString)" } }
+    func pairs(_ tags: [DataItemTag]) -> [String] { tags.map { "\($0.nameString)=\($0.valueString)" } }
 
     @Test func moduleTagsAreDevCLIs() {
         let tags = AOItemBuilder.moduleTags(format: "wasm32-unknown-emscripten2", memoryLimit: "524288000-b",
