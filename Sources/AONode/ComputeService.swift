@@ -27,6 +27,9 @@ public final class ComputeService: @unchecked Sendable {
     /// Messages evaluated per chunk (waiters are woken and the stop flag read between chunks).
     let chunk: UInt64 = 64
     let pauseRetrySeconds = 2.0
+    /// How long the cranker retries an outbox message whose target is not a known process before skipping it.
+    let unknownTargetGiveUpSeconds = 30.0
+    var unknownTargetSince: [String: Date] = [:]
     private let gate: DispatchSemaphore
 
     final class Work {

@@ -137,6 +137,24 @@ extension ComputeService {
                 logger.warning("crank: outbox message cannot be signed; skipped", metadata: ["process": "\(p.base64URL)", "slot": "\(slot)", "error": "\(error)"])
                 continue
             }
+            if !(await runtime.isKnown(ProcessID(raw: target))) {
+                // Not a process this node knows: it may arrive by gossip (retry), or be a wallet (a reply to a user),
+                // which AO's MU would upload to Arweave instead; after `unknownTargetGiveUpSeconds` it is skipped.
+                let key = "\(p.base64URL)/\(slot)/\(i)"
+                let first = lock.withLock { () -> Date in
+                    if let d = unknownTargetSince[key] { return d }
+                    unknownTargetSince[key] = Date(); return unknownTargetSince[key]!
+                }
+                if Date().timeIntervalSince(first) < unknownTargetGiveUpSeconds {
+                    logger.notice("crank: target process not known here yet; retrying later",
+                                  metadata: ["process": "\(p.base64URL)", "slot": "\(slot)", "target": "\(targetText)"])
+                    return false
+                }
+                lock.withLock { _ = unknownTargetSince.removeValue(forKey: key) }
+                logger.notice("crank: target is not a known process (a wallet?); not pushed",
+                              metadata: ["process": "\(p.base64URL)", "slot": "\(slot)", "target": "\(targetText)"])
+                continue
+            }
             guard await accept(item, key: OutboxKey(fromProcess: p, reference: reference), runtime: runtime, p: p, slot: slot) else { return false }
         }
         for (i, s) in result.spawns.enumerated() {

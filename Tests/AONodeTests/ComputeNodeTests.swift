@@ -1,5 +1,6 @@
 import AOCore
 import AONode
+import AOTransport
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -138,9 +139,10 @@ final class ComputeHarness: @unchecked Sendable {
         return result
     }
 
-    /// The text an Eval printed or returned (`Output.data`).
+    /// The text a message printed (`Output`, or `Output.data` when the module returns an object).
     static func evalOutput(_ r: [String: Any]) -> String? {
-        ((r["Output"] as? [String: Any])?["data"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (r["Output"] as? String) ?? ((r["Output"] as? [String: Any])?["data"] as? String)
+        return text?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The counter value: the Count handler replies `Data=<Counter>` to the sender.
@@ -165,9 +167,9 @@ struct ComputeNodeTests {
             for _ in 0..<5 { last = try await h.send(pid, [DataItemTag("Action", "Increment")]) }
             let r = try await h.result(last!, pid)
             #expect(r["Error"] == nil, "\(r)")
-            #expect((r["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "\(r)")
+            #expect(ComputeHarness.evalOutput(r) == "5", "\(r)")
             let amount = try await h.send(pid, [DataItemTag("Action", "Increment"), DataItemTag("Amount", "10")])
-            #expect((try await h.result(amount, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "15")
+            #expect(ComputeHarness.evalOutput(try await h.result(amount, pid)) == "15")
             // An earlier message still answers its own result (from the cache).
             let first = try await h.send(pid, [DataItemTag("Action", "Count")])
             let countReply = try await h.result(first, pid)
@@ -177,10 +179,10 @@ struct ComputeNodeTests {
 
             // Dry-run: the answer reflects the increment, the state does not keep it.
             let dry = try await h.dryRun(pid, [DataItemTag("Action", "Increment"), DataItemTag("Amount", "100")])
-            #expect((dry["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "115", "\(dry)")
+            #expect(ComputeHarness.evalOutput(dry) == "115", "\(dry)")
             #expect(try await h.count(pid) == "15")
             let after = try await h.send(pid, [DataItemTag("Action", "Increment")])
-            #expect((try await h.result(after, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "16")
+            #expect(ComputeHarness.evalOutput(try await h.result(after, pid)) == "16")
 
             // /results pages: slots 0...8 (process, 5 + 1 increments, count, increment), cached only, two at a time.
             var cursor: String?
@@ -192,7 +194,7 @@ struct ComputeNodeTests {
                 #expect(status == 200)
                 let edges = page["edges"] as? [[String: Any]] ?? []
                 pages += 1
-                for e in edges { outputs.append(((e["node"] as? [String: Any])?["Output"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) }
+                for e in edges { outputs.append(ComputeHarness.evalOutput(e["node"] as? [String: Any] ?? [:]) ?? "") }
                 let more = (page["pageInfo"] as? [String: Any])?["hasNextPage"] as? Bool ?? false
                 #expect(edges.count == (more ? 2 : edges.count))
                 guard more, let c = edges.last?["cursor"] as? String else { break }
@@ -204,7 +206,7 @@ struct ComputeNodeTests {
             #expect(outputs.last == "16")
             let (_, desc) = try await h.json("GET", "/results/\(pid.base64URL)?sort=DESC&limit=1")
             let top = (desc["edges"] as? [[String: Any]])?.first?["node"] as? [String: Any]
-            #expect((top?["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "16")
+            #expect(ComputeHarness.evalOutput(top ?? [:]) == "16")
 
             // Attestation of the last message: signed by this node, for slot 8.
             let (status, att) = try await h.json("GET", "/attestation/\(after.base64URL)?process-id=\(pid.base64URL)")
@@ -227,9 +229,9 @@ struct ComputeNodeTests {
 
             // Restart: results are served again, and evaluation continues from the checkpoint.
             try await h.restart()
-            #expect((try await h.result(amount, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "15")
+            #expect(ComputeHarness.evalOutput(try await h.result(amount, pid)) == "15")
             let later = try await h.send(pid, [DataItemTag("Action", "Increment")])
-            #expect((try await h.result(later, pid)["Output"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines) == "17")
+            #expect(ComputeHarness.evalOutput(try await h.result(later, pid)) == "17")
             #expect(try await h.count(pid) == "17")
 
             // Unknown messages are a clear 404.
@@ -279,16 +281,16 @@ struct ComputeNodeTests {
             #expect(pongs == "3")
             #expect(counter == "3")
 
-            // B's log holds the pushed pings, signed by the node, From-Process = A, Pushed-For = the Eval.
-            let (_, page) = try await h.json("GET", "/\(b.base64URL)")
-            let edges = page["edges"] as? [[String: Any]] ?? []
-            let messages = edges.compactMap { ($0["node"] as? [String: Any])?["message"] as? [String: Any] }
-            let pushed = messages.filter { m in
-                (m["tags"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == "From-Process" && $0["value"] as? String == a.base64URL }
-            }
-            #expect(pushed.count == 6, "3 pings and 3 increments, got \(pushed.count)")
-            let pushedFor = pushed.compactMap { m in
-                (m["tags"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "Pushed-For" }?["value"] as? String
+            // The pushed messages (found by tag through GraphQL): signed by the node, From-Process = A,
+            // Pushed-For = the Eval that started the chain. 3 pings and 3 increments to B, 3 pongs to A.
+            let query = #"{ transactions(first: 50, tags: [{name: "From-Process", values: ["\#(a.base64URL)"]}]) { edges { node { id recipient tags { name value } } } } }"#
+            let (gqlStatus, gql) = try await h.json("POST", "/graphql", body: [UInt8](try JSONSerialization.data(withJSONObject: ["query": query])))
+            #expect(gqlStatus == 200, "\(gql)")
+            let nodes = (((gql["data"] as? [String: Any])?["transactions"] as? [String: Any])?["edges"] as? [[String: Any]] ?? [])
+                .compactMap { $0["node"] as? [String: Any] }
+            #expect(nodes.count == 6, "3 pings and 3 increments from A, got \(nodes.count): \(gql)")
+            let pushedFor = nodes.compactMap { n in
+                (n["tags"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "Pushed-For" }?["value"] as? String
             }
             #expect(Set(pushedFor) == [eval.base64URL])
         } catch {
