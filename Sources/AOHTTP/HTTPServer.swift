@@ -92,6 +92,12 @@ public struct AOHTTPServer<Queries: NodeQueries>: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         try await application(onListening: onListening).runService()
     }
+
+    /// Runs the server until the calling task is cancelled, without installing signal handlers: for a host (the
+    /// node) that handles SIGINT/SIGTERM itself and shuts the server down as one step of its own graceful stop.
+    public func runUntilCancelled(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onListening: onListening).run()
+    }
 }
 
 extension Duration {

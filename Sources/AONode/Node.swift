@@ -132,7 +132,7 @@ public final class Node: @unchecked Sendable {
         }
         let server = AOHTTPServer(queries: apiBox, settings: settings, logger: logger.with(label: "http"))
         let task = Task {
-            do { try await server.run(onListening: { port in await httpPort.set(port) }) } catch {
+            do { try await server.runUntilCancelled(onListening: { port in await httpPort.set(port) }) } catch {
                 self.logger.error("HTTP server stopped", metadata: ["error": "\(error)"])
                 await httpPort.set(-1)
             }
