@@ -40,7 +40,9 @@ public struct TestnetUp: ParsableCommand {
             Creates the directory (or reuses a stopped testnet's keys and data), generates each node's ed25519 key, \
             picks free loopback ports (two per node: transport and HTTP), writes network.json and testnet.json, starts \
             `aonode run` for each node in its own session (it keeps running after this command exits) with the other \
-            nodes as --peer, and waits for their /health. Refuses to start over a running testnet. AONODE_* \
+            nodes as --peer, and waits for their /health. Over a partly running testnet (a node was killed or \
+            crashed) it restarts only the stopped nodes, as they were, and they catch up; over a fully running one \
+            it refuses. AONODE_* \
             environment variables are not passed to the nodes: a testnet is defined by its files and these flags.
             """)
 
@@ -87,11 +89,16 @@ public struct TestnetUp: ParsableCommand {
         let previous = try d.loadState()
         if let previous {
             let running = previous.nodes.filter { node in node.pid.map { NodeProcess.isRunning(pid: $0, marker: node.dataDir) } ?? false }
-            if let first = running.first {
+            if running.count == previous.nodes.count, let first = running.first {
                 throw CommandFailure("""
-                    a testnet is running in \(d.path) (node \(first.index), pid \(first.pid!)); \
+                    a testnet is running in \(d.path) (node \(first.index), pid \(first.pid!), all \(running.count) nodes up); \
                     stop it with: aonode testnet down --dir \(d.path)
                     """, exitCode: 2)
+            }
+            if !running.isEmpty {
+                // Some nodes run, some stopped (killed, crashed): start the stopped ones again with their own keys,
+                // data and ports; they catch up from their peers.
+                return try restartStopped(previous, running: Set(running.map(\.index)), d, io)
             }
         }
         guard let binary = binary ?? NodeProcess.currentExecutable() else {
@@ -136,12 +143,7 @@ public struct TestnetUp: ParsableCommand {
         io.out("starting \(nodes) node\(nodes == 1 ? "" : "s") in \(d.path)")
         for i in state.nodes.indices {
             let node = state.nodes[i]
-            var arguments = [binary, "run", "--data-dir", node.dataDir, "--listen", node.transport,
-                             "--http", String(node.http.dropFirst("http://".count)),
-                             "--network", d.networkFile, "--log-level", logLevel]
-            for other in state.nodes where other.index != node.index { arguments += ["--peer", other.transport] }
-            if let seed { arguments += ["--seed", String(seed &+ UInt64(node.index))] }
-            if let tickMs { arguments += ["--tick-ms", String(tickMs)] }
+            let arguments = nodeArguments(node, state: state, binary: binary, d)
             appendLogHeader(node.log, "=== \(state.startedAt) aonode testnet up: node \(node.index) ===")
             let pid: Int32
             do { pid = try NodeProcess.spawnDetached(arguments, environment: environment, log: node.log) } catch {
@@ -153,39 +155,7 @@ public struct TestnetUp: ParsableCommand {
         }
         try d.write(state)
 
-        // Wait for /health.
-        let deadline = Date().addingTimeInterval(timeout)
-        var up = Set<Int>()
-        var lastAnswer: [Int: String] = [:]
-        while up.count < state.nodes.count {
-            for node in state.nodes where !up.contains(node.index) {
-                if let exit = NodeProcess.reapIfExited(node.pid!) {
-                    stopStarted(state, d)
-                    throw CommandFailure("""
-                        node \(node.index) \(exit) before answering /health; the others were stopped. \
-                        Last lines of \(node.log):
-                        \(NodeProcess.tail(node.log, lines: 15))
-                        """)
-                }
-                switch LoopbackHTTP.get(node.http, "/health", timeoutSeconds: 1) {
-                case .success(let r) where r.status == 200:
-                    up.insert(node.index)
-                    io.out("node \(up.count)/\(state.nodes.count) up: node-\(node.index) \(node.http)")
-                case .success(let r): lastAnswer[node.index] = "HTTP \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))"
-                case .failure(let f): lastAnswer[node.index] = f.description
-                }
-            }
-            if up.count == state.nodes.count { break }
-            if Date() > deadline {
-                let waiting = state.nodes.filter { !up.contains($0.index) }
-                    .map { "node \($0.index) (\(lastAnswer[$0.index] ?? "no answer"); log \($0.log))" }
-                throw CommandFailure("""
-                    after \(Int(timeout)) s, not healthy: \(waiting.joined(separator: ", ")). The nodes keep running; \
-                    inspect them with `aonode testnet status --dir \(d.path)`, stop them with `aonode testnet down --dir \(d.path)`
-                    """)
-            }
-            usleep(100_000)
-        }
+        try waitHealthy(state, indices: Set(state.nodes.map(\.index)), d, io)
 
         io.out("")
         io.out("testnet of \(state.nodes.count) node\(state.nodes.count == 1 ? "" : "s") is up in \(d.path)")
@@ -203,6 +173,76 @@ public struct TestnetUp: ParsableCommand {
               aonode testnet down --dir \(d.path)
             Logs: \(d.path)/node-<i>/node.log
             """)
+    }
+
+    func nodeArguments(_ node: TestnetState.Node, state: TestnetState, binary: String, _ d: TestnetDirectory) -> [String] {
+        var arguments = [binary, "run", "--data-dir", node.dataDir, "--listen", node.transport,
+                         "--http", String(node.http.dropFirst("http://".count)),
+                         "--network", d.networkFile, "--log-level", logLevel]
+        for other in state.nodes where other.index != node.index { arguments += ["--peer", other.transport] }
+        if let seed { arguments += ["--seed", String(seed &+ UInt64(node.index))] }
+        if let tickMs { arguments += ["--tick-ms", String(tickMs)] }
+        return arguments
+    }
+
+    /// Starts the stopped nodes of a partly running testnet, as they were (same keys, data, ports, network).
+    func restartStopped(_ previous: TestnetState, running: Set<Int>, _ d: TestnetDirectory, _ io: CommandOutput) throws {
+        var state = previous
+        let binary = binary ?? previous.binary
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AONODE_") }
+        let stopped = state.nodes.indices.filter { !running.contains(state.nodes[$0].index) }
+        io.out("restarting \(stopped.count) stopped node\(stopped.count == 1 ? "" : "s") of the testnet in \(d.path)")
+        for i in stopped {
+            let node = state.nodes[i]
+            appendLogHeader(node.log, "=== \(ISO8601DateFormatter().string(from: Date())) aonode testnet up: restart node \(node.index) ===")
+            let pid = try NodeProcess.spawnDetached(nodeArguments(node, state: state, binary: binary, d), environment: environment,
+                                                    log: node.log)
+            state.nodes[i].pid = pid
+            try? "\(pid)\n".write(toFile: d.pidFile(node.index), atomically: true, encoding: .utf8)
+        }
+        try d.write(state)
+        try waitHealthy(state, indices: Set(stopped.map { state.nodes[$0].index }), d, io)
+        for i in stopped {
+            let node = state.nodes[i]
+            io.out("  node-\(node.index)  \(node.http)  pid \(node.pid!)  restarted")
+        }
+    }
+
+    /// Waits until the nodes `indices` answer /health, reporting progress; fails with the log tail of a node that exits.
+    func waitHealthy(_ state: TestnetState, indices: Set<Int>, _ d: TestnetDirectory, _ io: CommandOutput) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var up = Set<Int>()
+        var lastAnswer: [Int: String] = [:]
+        let watched = state.nodes.filter { indices.contains($0.index) }
+        while up.count < watched.count {
+            for node in watched where !up.contains(node.index) {
+                if let exit = NodeProcess.reapIfExited(node.pid!) {
+                    stopStarted(state, d)
+                    throw CommandFailure("""
+                        node \(node.index) \(exit) before answering /health; the others were stopped. \
+                        Last lines of \(node.log):
+                        \(NodeProcess.tail(node.log, lines: 15))
+                        """)
+                }
+                switch LoopbackHTTP.get(node.http, "/health", timeoutSeconds: 1) {
+                case .success(let r) where r.status == 200:
+                    up.insert(node.index)
+                    io.out("node \(up.count)/\(watched.count) up: node-\(node.index) \(node.http)")
+                case .success(let r): lastAnswer[node.index] = "HTTP \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))"
+                case .failure(let f): lastAnswer[node.index] = f.description
+                }
+            }
+            if up.count == watched.count { break }
+            if Date() > deadline {
+                let waiting = watched.filter { !up.contains($0.index) }
+                    .map { "node \($0.index) (\(lastAnswer[$0.index] ?? "no answer"); log \($0.log))" }
+                throw CommandFailure("""
+                    after \(Int(timeout)) s, not healthy: \(waiting.joined(separator: ", ")). The nodes keep running; \
+                    inspect them with `aonode testnet status --dir \(d.path)`, stop them with `aonode testnet down --dir \(d.path)`
+                    """)
+            }
+            usleep(100_000)
+        }
     }
 
     private func appendLogHeader(_ path: String, _ line: String) {
