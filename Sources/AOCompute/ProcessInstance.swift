@@ -328,6 +328,19 @@ final class ProcessInstance {
         return SHA2.sha256(bytes)
     }
 
+    /// Copies the memory into `bytes`, in place when it already has the memory's size (no allocation, no page
+    /// faults: the rollback base is refreshed this way); otherwise `bytes` becomes a new copy.
+    func copyMemory(into bytes: inout [UInt8]) {
+        let n = memory.byteCount
+        guard n > 0, bytes.count == n else {
+            bytes = n == 0 ? [] : memory.withUnsafeBufferPointer(offset: 0, count: n) { Array($0.bindMemory(to: UInt8.self)) }
+            return
+        }
+        memory.withUnsafeBufferPointer(offset: 0, count: n) { src in
+            bytes.withUnsafeMutableBytes { $0.copyMemory(from: src) }
+        }
+    }
+
     /// Loads `image` into this (fresh) instance: grows memory as the glue's `resizeHeap` would, then copies the bytes
     /// from offset 0 (memory never shrinks), then takes the host state.
     func load(_ image: MemoryImage) throws(ComputeError) {

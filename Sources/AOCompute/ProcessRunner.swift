@@ -88,15 +88,20 @@ extension String {
 /// Error) the process continues from the memory *before* the message, in a fresh instance (the CU discards its
 /// instance). Copying 100 MB of memory before every message would cost more than the message itself, so the runner
 /// keeps a `base` image plus the successful messages since, refreshes the base when the replay would get expensive
-/// (`rebaseAfterNanoseconds`), and on error restores the base and replays. Deterministic: which base is used changes
-/// only timing, never a byte of state.
+/// (`rebaseFactor`), and on error restores the base and replays. Deterministic: which base is used changes only
+/// timing, never a byte of state. A process started fresh has no base image until its first rebase: its base is the
+/// state right after start-up, which a rollback recreates by running start-up again (no 70-120 MB copy at start).
+/// A rebase copies the memory into the previous base's buffer when the size is unchanged (no new pages to fault in).
 public final class ProcessRunner {
     public let module: ProcessModule
     public let limits: ProcessLimits
     let engine: Engine
     let drive: (any WeaveDrive)?
     var instance: ProcessInstance
-    private(set) var base: MemoryImage
+    /// The rollback base; nil means the state right after start-up (fresh process, not rebased yet).
+    private(set) var base: MemoryImage?
+    /// Whether `base.bytes` was allocated by `rebase` (and so is referenced by nothing else).
+    private var baseBufferIsOwned = false
     private var sinceBase: [(message: String, env: String, limit: UInt64)] = []
     private var computeSinceBaseNanoseconds: UInt64 = 0
     private var lastSnapshotNanoseconds: UInt64 = 0
@@ -120,8 +125,11 @@ public final class ProcessRunner {
             base = image
         } else {
             instance = try ProcessInstance(module: module, engine: engine, memoryLimitBytes: limits.memoryLimitBytes, drive: drive)
-            base = instance.snapshot()
+            base = nil
         }
+        // No snapshot has been timed yet: estimate one (a fresh copy runs at about 2 bytes/ns with its page faults),
+        // so the first messages do not trigger a rebase on the 1 ms floor.
+        lastSnapshotNanoseconds = UInt64(instance.memory.byteCount / 2)
     }
 
     /// The current state (memory and host state). Copies the memory.
@@ -162,16 +170,27 @@ public final class ProcessRunner {
     /// Makes the current state the rollback base (copies memory).
     public func rebase() {
         let start = ContinuousClock.now
-        base = instance.snapshot()
+        // Reuse the old base's buffer when this runner made it (an image given to `init` may still be held by the
+        // caller: writing into it would copy it first). Drop the runner's reference so the copy is in place.
+        var bytes = baseBufferIsOwned ? base?.bytes ?? [] : []
+        base = nil
+        instance.copyMemory(into: &bytes)
+        base = MemoryImage(bytes: bytes, host: instance.state)
+        baseBufferIsOwned = true
         sinceBase.removeAll()
         computeSinceBaseNanoseconds = 0
         lastSnapshotNanoseconds = ProcessRunner.nanos(since: start)
     }
 
     private func rollback() throws(ComputeError) {
-        let fresh = try ProcessInstance(module: module, engine: engine, memoryLimitBytes: limits.memoryLimitBytes, drive: drive, runStartup: false)
-        try fresh.load(base)
-        instance = fresh
+        if let base {
+            let fresh = try ProcessInstance(module: module, engine: engine, memoryLimitBytes: limits.memoryLimitBytes, drive: drive, runStartup: false)
+            try fresh.load(base)
+            instance = fresh
+        } else {
+            // The base is the state after start-up: run it again (deterministic, as the first time).
+            instance = try ProcessInstance(module: module, engine: engine, memoryLimitBytes: limits.memoryLimitBytes, drive: drive)
+        }
         let replay = sinceBase
         for (m, e, limit) in replay {
             let outcome = instance.callHandle(message: m, env: e, computeLimit: limit)

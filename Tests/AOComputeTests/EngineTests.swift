@@ -46,6 +46,29 @@ import Testing
         #expect(r.evaluate(message: "i", env: "{}").output == .number(2))
     }
 
+    /// A fresh process has no base image (its base is the start-up state, recreated by running start-up again); a
+    /// rebase copies into the previous base's buffer. Neither may change a byte of state.
+    @Test(arguments: [false, true]) func rollbackFromStartupAndFromRebasedBuffersGivesTheStateBefore(memory64: Bool) throws {
+        let startHash = try Self.runner(memory64).snapshot().stateHash()
+        let r = try Self.runner(memory64)
+        #expect(r.base == nil, "no copy of the memory at start-up")
+        #expect(r.evaluate(message: "t", env: "{}").rolledBack)
+        #expect(r.snapshot().stateHash() == startHash, "a first message that fails leaves the start-up state")
+        #expect(r.evaluate(message: "i", env: "{}").output == .number(1))
+        r.rebase()
+        let first = r.base?.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(r.evaluate(message: "i", env: "{}").output == .number(2))
+        r.rebase()
+        let second = r.base?.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(first != nil && first == second, "the second rebase copies into the first one's buffer")
+        let before = r.snapshot().stateHash()
+        #expect(r.base?.stateHash() == before)
+        #expect(r.evaluate(message: "i", env: "{}").output == .number(3))
+        #expect(r.evaluate(message: "t", env: "{}").rolledBack)
+        #expect(r.snapshot().stateHash() != before, "the rollback replays the message after the rebase")
+        #expect(r.evaluate(message: "i", env: "{}").output == .number(4))
+    }
+
     @Test(arguments: [false, true]) func infiniteLoopStopsAtComputeLimit(memory64: Bool) throws {
         let r = try Self.runner(memory64, limits: ProcessLimits(computeLimit: 200_000))
         let res = r.evaluate(message: "l", env: "{}")
