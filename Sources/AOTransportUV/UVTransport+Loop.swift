@@ -21,6 +21,12 @@ extension UVTransport {
 
     func commandsPosted() {}  // the check handle runs right after this poll phase and drains the commands
 
+    /// Makes the coming (or current) poll phase non-blocking so the check handle runs the recorded work promptly.
+    @inline(__always) func kickLoop() {
+        // Never restart it once closed at shutdown (a started closed handle would keep uv_run alive).
+        if uv_is_active(asHandle(kick)) == 0 && uv_is_closing(asHandle(kick)) == 0 { uv_idle_start(kick) { _ in } }
+    }
+
     /// The per-iteration drain: cores first (bytes that arrived), then completed writes, accepts, connects,
     /// commands, the periodic sweep, and finally one flush per connection.
     func drainWork() {
@@ -41,6 +47,8 @@ extension UVTransport {
         for c in connections.values where !c.pending.isEmpty || !c.outboundStreams.isEmpty { flush(c) }
         publishCounters()
         if shutdownDeadline != nil { continueShutdown() }
+        // Work recorded by callbacks from now on kicks the loop again.
+        if uv_is_active(asHandle(kick)) != 0 { uv_idle_stop(kick) }
     }
 
     func publishCounters() {
@@ -126,7 +134,7 @@ extension UVTransport {
                 guard status == 0 else { return }
                 let client = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
                 uv_tcp_init(server!.pointee.loop, client)
-                if uv_accept(server, asStream(client)) == 0 { t.accepted.append(client) } else {
+                if uv_accept(server, asStream(client)) == 0 { t.accepted.append(client); t.kickLoop() } else {
                     uv_close(asHandle(client)) { $0?.deallocate() }
                 }
             }
@@ -197,6 +205,7 @@ extension UVTransport {
             uv_tcp_connect(req, h, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self)) { req, status in
                 let t = UVTransport.from(req!.pointee.handle.pointee.loop)
                 t.connectResults.append((Int(bitPattern: req!.pointee.data), status))
+                t.kickLoop()
                 req!.deallocate()
             }
         }
@@ -240,6 +249,7 @@ extension UVTransport {
             c.lastReceived = now
             loopCounters.bytesReceived += nread
             dirty.insert(id)
+            kickLoop()
             // Flow control, not work: libuv may read many times per poll phase before the check phase processes
             // anything; cap what one connection buffers unprocessed (restarted after processing in drainWork).
             if readingPaused || c.core.bufferedBytes > limits.recordBytesMax + UVTransport.readBufferBytes {
@@ -350,6 +360,7 @@ extension UVTransport {
             let w = Unmanaged<WriteRequest>.fromOpaque(req!.pointee.data).takeRetainedValue()
             let t = UVTransport.from(req!.pointee.handle.pointee.loop)
             t.completedWrites.append((Int(bitPattern: req!.pointee.handle.pointee.data), w, status))
+            t.kickLoop()
         }
         if rc != 0 {
             _ = Unmanaged<WriteRequest>.fromOpaque(w.request.pointee.data).takeRetainedValue()
@@ -523,6 +534,8 @@ extension UVTransport {
             uv_close(asHandle(sweepTimer), nil)
             uv_check_stop(checkHandle)
             uv_close(asHandle(checkHandle), nil)
+            uv_idle_stop(kick)
+            uv_close(asHandle(kick), nil)
         }
     }
 
@@ -530,7 +543,7 @@ extension UVTransport {
     func loopEnded() {
         publishCounters()
         uv_loop_close(loop)
-        loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate()
+        loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate(); kick.deallocate()
         readBuffer.deallocate()
         eventSink.finish()
         lock.lock()

@@ -76,6 +76,11 @@ public final class UVTransport: Transport, @unchecked Sendable {
     let wakeup: UnsafeMutablePointer<uv_async_t>
     let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     let checkHandle: UnsafeMutablePointer<uv_check_t>
+    /// Started whenever a callback records work outside the poll phase (a write that completed synchronously has
+    /// its callback run from libuv's pending queue at the start of the next iteration, a timer fires before the
+    /// poll): an active idle handle makes that poll return at once, so the check handle drains the work now
+    /// instead of after the next unrelated wake-up (up to a sweep interval later).
+    let kick: UnsafeMutablePointer<uv_idle_t>
     var listener: UnsafeMutablePointer<uv_tcp_t>?
     var connections: [Int: Connection] = [:]
     var byPeer: [NodeID: Int] = [:]
@@ -121,15 +126,17 @@ public final class UVTransport: Transport, @unchecked Sendable {
         wakeup = .allocate(capacity: 1)
         sweepTimer = .allocate(capacity: 1)
         checkHandle = .allocate(capacity: 1)
+        kick = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: UVTransport.readBufferBytes, alignment: 16)
         precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         uv_async_init(loop, wakeup) { h in UVTransport.from(h!.pointee.loop).commandsPosted() }
         uv_timer_init(loop, sweepTimer)
-        uv_timer_start(sweepTimer, { h in UVTransport.from(h!.pointee.loop).sweepDue = true },
+        uv_timer_start(sweepTimer, { h in let t = UVTransport.from(h!.pointee.loop); t.sweepDue = true; t.kickLoop() },
                        configuration.sweepIntervalMilliseconds, configuration.sweepIntervalMilliseconds)
         uv_check_init(loop, checkHandle)
         uv_check_start(checkHandle) { h in UVTransport.from(h!.pointee.loop).drainWork() }
+        uv_idle_init(loop, kick)
         backlog.resume = { [weak self] in self?.post(.resumeReading) }
         let t = Thread { [self] in
             uv_run(loop, UV_RUN_DEFAULT)
