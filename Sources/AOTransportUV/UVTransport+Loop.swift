@@ -21,6 +21,19 @@ extension UVTransport {
 
     func commandsPosted() {}  // the check handle runs right after this poll phase and drains the commands
 
+    /// Queues an event for this iteration's batch.
+    func emit(_ e: TransportEvent) {
+        outbox.append(e)
+        kickLoop()
+    }
+
+    /// Hands this iteration's events to the consumer as one batch (one wake-up).
+    func flushEvents() {
+        guard !outbox.isEmpty else { return }
+        eventSink.yield(outbox)
+        outbox = []
+    }
+
     /// Makes the coming (or current) poll phase non-blocking so the check handle runs the recorded work promptly.
     @inline(__always) func kickLoop() {
         // Never restart it once closed at shutdown (a started closed handle would keep uv_run alive).
@@ -47,6 +60,7 @@ extension UVTransport {
         for c in connections.values where !c.pending.isEmpty || !c.outboundStreams.isEmpty { flush(c) }
         publishCounters()
         if shutdownDeadline != nil { continueShutdown() }
+        flushEvents()
         // Work recorded by callbacks from now on kicks the loop again.
         if uv_is_active(asHandle(kick)) != 0 { uv_idle_stop(kick) }
     }
@@ -185,13 +199,13 @@ extension UVTransport {
         guard var addr = socketAddress(endpoint) else {
             logger.info("dial refused: not an IP literal", metadata: ["endpoint": "\(endpoint)"])
             loopCounters.countClose(.ioError)
-            eventSink.yield(.connectFailed(endpoint: endpoint, reason: .ioError))
+            emit(.connectFailed(endpoint: endpoint, reason: .ioError))
             intents[endpoint] = nil
             return
         }
         if connections.count >= limits.connectionsMax {
             loopCounters.countClose(.connectionLimit)
-            eventSink.yield(.connectFailed(endpoint: endpoint, reason: .connectionLimit))
+            emit(.connectFailed(endpoint: endpoint, reason: .connectionLimit))
             scheduleReconnect(endpoint)
             return
         }
@@ -276,7 +290,7 @@ extension UVTransport {
                 loopCounters.framesReceived += 1
                 deliver(.frameReceived(peer: c.peer!, frame: f), bytes: f.payload.count)
             case .deliverStreamChunk(let chunk): deliver(.streamChunkReceived(peer: c.peer!, chunk: chunk), bytes: chunk.bytes.count)
-            case .streamAborted(let id): eventSink.yield(.streamAborted(peer: c.peer!, streamID: id))
+            case .streamAborted(let id): emit(.streamAborted(peer: c.peer!, streamID: id))
             case .pong(let id):
                 if id & 1 == 0, let peer = c.peer {
                     let rtt = uv_hrtime() &- (id >> 1)
@@ -293,7 +307,7 @@ extension UVTransport {
     /// Hands a payload-carrying event to the node and pauses every socket's reading when the unconsumed backlog
     /// passes `eventBacklogBytesMax` (the consumer resumes it via `.resumeReading` once it has caught up).
     func deliver(_ e: TransportEvent, bytes: Int) {
-        eventSink.yield(e)
+        emit(e)
         if backlog.yielded(bytes, max: limits.eventBacklogBytesMax) {
             readingPaused = true
             loopCounters.readPauses += 1
@@ -332,7 +346,7 @@ extension UVTransport {
         peers[peer] = PeerShared(connectionID: c.id, queuedBytes: 0)
         lock.unlock()
         logger.debug("connected", metadata: ["peer.id": "\(peer)", "endpoint": "\(c.endpoint)"])
-        eventSink.yield(.connected(peer: peer, endpoint: c.endpoint))
+        emit(.connected(peer: peer, endpoint: c.endpoint))
     }
 
     // MARK: writes
@@ -413,9 +427,9 @@ extension UVTransport {
             if let ps = peers[peer], ps.connectionID == c.id { wake = ps.writableWaiters; peers[peer] = nil }
             lock.unlock()
             for w in wake { w.resume() }
-            eventSink.yield(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason))
+            emit(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason))
         } else if c.peer == nil, c.direction == .outbound {
-            eventSink.yield(.connectFailed(endpoint: c.endpoint, reason: reason))
+            emit(.connectFailed(endpoint: c.endpoint, reason: reason))
         }
         if c.direction == .outbound, reason != .localClose, reason != .duplicateConnection { scheduleReconnect(c.endpoint) }
         if reason == .duplicateConnection || reason == .localClose, c.direction == .outbound { intents[c.endpoint]?.dueAt = nil }
@@ -545,6 +559,7 @@ extension UVTransport {
         uv_loop_close(loop)
         loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate(); kick.deallocate()
         readBuffer.deallocate()
+        flushEvents()
         eventSink.finish()
         lock.lock()
         thread = nil; stopped = true; loopFinished = true

@@ -43,7 +43,9 @@ public final class UVTransport: Transport, @unchecked Sendable {
     let configuration: Configuration
     var limits: TransportLimits { configuration.limits }
     let logger: Logger
-    let eventSink: AsyncStream<TransportEvent>.Continuation
+    let eventSink: AsyncStream<[TransportEvent]>.Continuation
+    /// Loop thread: events of this iteration, yielded as one batch at the end of `drainWork`.
+    var outbox: [TransportEvent] = []
 
     // MARK: state shared with other threads (under `lock`)
 
@@ -111,13 +113,13 @@ public final class UVTransport: Transport, @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "node.id"] = "\(key.nodeID.description.prefix(8))"
         self.logger = logger
-        let (stream, sink) = AsyncStream<TransportEvent>.makeStream()
+        let (stream, sink) = AsyncStream<[TransportEvent]>.makeStream()
         eventSink = sink
         let backlog = EventBacklog()
         self.backlog = backlog
         let lowWater = configuration.limits.eventBacklogBytesMax / 2
         // Runs on the consumer's task: when a paused backlog drains to half, ask the loop to read again.
-        events = TransportEvents(stream) { [backlog] e in
+        events = TransportEvents(batches: stream) { [backlog] e in
             let n = TransportEvents.payloadBytes(e)
             if n > 0, backlog.consumed(n, lowWater: lowWater) { backlog.resume?() }
         }
