@@ -136,9 +136,14 @@ public struct ConnectionCore: Sendable {
                         }
                     }
                 case .established:
-                    let frame = try cipher!.openRecord(&record)
-                    framesReceived += 1
-                    try onSessionFrame(frame, &directives)
+                    switch try cipher!.openRecordSplitting(&record) {
+                    case .frame(let frame):
+                        framesReceived += 1
+                        try onSessionFrame(frame, &directives)
+                    case .split(let type, let header, let body):
+                        framesReceived += 1
+                        try onSplitFrame(type, header, body, &directives)
+                    }
                 case .closed:
                     break
                 }
@@ -179,14 +184,7 @@ public struct ConnectionCore: Sendable {
             inboundStreams[id] = InboundStream(channel: channel, totalBytes: total, receivedBytes: 0)
         case .streamChunk:
             let (id, bytes) = try FrameCodec.decodeStreamChunk(frame.payload)
-            guard var s = inboundStreams[id] else { throw TransportError(.streamViolation, "chunk for unknown stream \(id)") }
-            guard bytes.count <= limits.streamChunkBytesMax, s.receivedBytes + UInt64(bytes.count) <= s.totalBytes else {
-                throw TransportError(.streamViolation, "chunk of \(bytes.count) bytes overruns stream \(id)")
-            }
-            let chunk = StreamChunk(streamID: id, channel: s.channel, offset: s.receivedBytes, totalBytes: s.totalBytes, bytes: Array(bytes))
-            s.receivedBytes += UInt64(bytes.count)
-            if s.receivedBytes == s.totalBytes { inboundStreams[id] = nil } else { inboundStreams[id] = s }
-            directives.append(.deliverStreamChunk(chunk))
+            try onStreamChunk(id, Array(bytes), &directives)
         case .streamAbort:
             let id = try FrameCodec.decodeStreamAbort(frame.payload)
             guard inboundStreams.removeValue(forKey: id) != nil else { throw TransportError(.streamViolation, "abort of unknown stream \(id)") }
@@ -194,6 +192,34 @@ public struct ConnectionCore: Sendable {
         case .hello, .helloReply, .helloFinish:
             throw TransportError(.protocolViolation, "handshake frame \(frame.type) after the handshake")
         }
+    }
+
+    /// A data frame or stream chunk whose bytes were decrypted into their own array (`openRecordSplitting`): the
+    /// same checks as `onSessionFrame`, without copying the payload.
+    private mutating func onSplitFrame(_ type: FrameType, _ header: [UInt8], _ body: [UInt8],
+                                       _ directives: inout [Directive]) throws(TransportError) {
+        switch type {
+        case .data:
+            guard body.count <= limits.frameBytesMax else {
+                throw TransportError(.frameTooLarge, "data frame of \(body.count) bytes over \(limits.frameBytesMax)")
+            }
+            directives.append(.deliverFrame(Frame(channel: FrameCodec.readUInt16(header, 0), payload: body)))
+        case .streamChunk:
+            try onStreamChunk(FrameCodec.readUInt32(header, 0), body, &directives)
+        default:
+            preconditionFailure("only data frames and stream chunks are split")
+        }
+    }
+
+    private mutating func onStreamChunk(_ id: UInt32, _ bytes: [UInt8], _ directives: inout [Directive]) throws(TransportError) {
+        guard var s = inboundStreams[id] else { throw TransportError(.streamViolation, "chunk for unknown stream \(id)") }
+        guard bytes.count <= limits.streamChunkBytesMax, s.receivedBytes + UInt64(bytes.count) <= s.totalBytes else {
+            throw TransportError(.streamViolation, "chunk of \(bytes.count) bytes overruns stream \(id)")
+        }
+        let chunk = StreamChunk(streamID: id, channel: s.channel, offset: s.receivedBytes, totalBytes: s.totalBytes, bytes: bytes)
+        s.receivedBytes += UInt64(bytes.count)
+        if s.receivedBytes == s.totalBytes { inboundStreams[id] = nil } else { inboundStreams[id] = s }
+        directives.append(.deliverStreamChunk(chunk))
     }
 
     // MARK: sealing (only when established)
