@@ -160,7 +160,9 @@ public struct SessionCipher: Sendable {
     /// no output only authenticates); then XChaCha20 (the same keystream the AEAD uses: block 0 keys Poly1305, the
     /// plaintext starts at block 1) decrypts the first block into a small buffer and the rest at block 2 onwards
     /// directly into the payload array. Control frames (and frames too short to split) are decrypted in place.
-    public mutating func openRecordSplitting(_ record: inout [UInt8]) throws(TransportError) -> OpenedRecord {
+    /// Records shorter than `splitBytesMin` take the in-place path (for small frames one copy is cheaper than the
+    /// extra keystream set-up).
+    public mutating func openRecordSplitting(_ record: inout [UInt8], splitBytesMin: Int = 0) throws(TransportError) -> OpenedRecord {
         guard record.count >= Wire.sealOverheadBytes + Wire.frameHeaderBytes else {
             throw TransportError(.protocolViolation, "sealed record of \(record.count) bytes is shorter than its overhead")
         }
@@ -179,11 +181,22 @@ public struct SessionCipher: Sendable {
         }
         guard authentic else { throw TransportError(.tamperedFrame, "record \(counter) failed authentication") }
         receiveCounter += 1
+        guard frameBytes >= splitBytesMin else {
+            record.withUnsafeMutableBufferPointer { b in
+                let c = b.baseAddress! + 8
+                _ = crypto_stream_xchacha20_xor_ic(c, c, UInt64(frameBytes), nonce, 1, key)
+            }
+            return .frame(try FrameCodec.decodeFrame(record[8..<(8 + frameBytes)]))
+        }
+        // XChaCha20 = ChaCha20 under the HChaCha20 subkey of the nonce's first 16 bytes, with its last 8 (zero here).
+        var subkey = [UInt8](repeating: 0, count: 32)
+        _ = crypto_core_hchacha20(&subkey, nonce, key, nil)
+        let nonceTail = Array(nonce[16..<24])
         // The first keystream block of plaintext: the frame header, the small payload header, the first bytes.
         let firstBytes = min(Self.blockBytes, frameBytes)
         var first = [UInt8](repeating: 0, count: Self.blockBytes)
         record.withUnsafeBufferPointer { b in
-            _ = crypto_stream_xchacha20_xor_ic(&first, b.baseAddress! + 8, UInt64(firstBytes), nonce, 1, key)
+            _ = crypto_stream_chacha20_xor_ic(&first, b.baseAddress! + 8, UInt64(firstBytes), nonceTail, 1, subkey)
         }
         let head = try FrameCodec.decodeFrame(first[0..<firstBytes])
         let skip: Int? = switch head.type {
@@ -194,7 +207,7 @@ public struct SessionCipher: Sendable {
         guard let skip else {
             record.withUnsafeMutableBufferPointer { b in
                 let c = b.baseAddress! + 8
-                _ = crypto_stream_xchacha20_xor_ic(c, c, UInt64(frameBytes), nonce, 1, key)
+                _ = crypto_stream_chacha20_xor_ic(c, c, UInt64(frameBytes), nonceTail, 1, subkey)
             }
             return .frame(try FrameCodec.decodeFrame(record[8..<(8 + frameBytes)]))
         }
@@ -204,8 +217,8 @@ public struct SessionCipher: Sendable {
             for i in 0..<fromFirst { out[i] = first[skip + i] }
             if frameBytes > Self.blockBytes {
                 record.withUnsafeBufferPointer { b in
-                    _ = crypto_stream_xchacha20_xor_ic(out.baseAddress! + fromFirst, b.baseAddress! + 8 + Self.blockBytes,
-                                                       UInt64(frameBytes - Self.blockBytes), nonce, 2, key)
+                    _ = crypto_stream_chacha20_xor_ic(out.baseAddress! + fromFirst, b.baseAddress! + 8 + Self.blockBytes,
+                                                      UInt64(frameBytes - Self.blockBytes), nonceTail, 2, subkey)
                 }
             }
             initialized = bodyBytes
