@@ -163,6 +163,8 @@ public struct SessionCipher: Sendable {
     /// Records shorter than `splitBytesMin` take the in-place path (for small frames one copy is cheaper than the
     /// extra keystream set-up).
     public mutating func openRecordSplitting(_ record: inout [UInt8], splitBytesMin: Int = 0) throws(TransportError) -> OpenedRecord {
+        // Small records: the plain AEAD open (one libsodium call) and a copy of the payload are cheaper.
+        if record.count - Wire.sealOverheadBytes < splitBytesMin { return .frame(try openRecord(&record)) }
         guard record.count >= Wire.sealOverheadBytes + Wire.frameHeaderBytes else {
             throw TransportError(.protocolViolation, "sealed record of \(record.count) bytes is shorter than its overhead")
         }
@@ -181,13 +183,6 @@ public struct SessionCipher: Sendable {
         }
         guard authentic else { throw TransportError(.tamperedFrame, "record \(counter) failed authentication") }
         receiveCounter += 1
-        guard frameBytes >= splitBytesMin else {
-            record.withUnsafeMutableBufferPointer { b in
-                let c = b.baseAddress! + 8
-                _ = crypto_stream_xchacha20_xor_ic(c, c, UInt64(frameBytes), nonce, 1, key)
-            }
-            return .frame(try FrameCodec.decodeFrame(record[8..<(8 + frameBytes)]))
-        }
         // XChaCha20 = ChaCha20 under the HChaCha20 subkey of the nonce's first 16 bytes, with its last 8 (zero here).
         var subkey = [UInt8](repeating: 0, count: 32)
         _ = crypto_core_hchacha20(&subkey, nonce, key, nil)
