@@ -117,6 +117,20 @@ public struct ConnectionCore: Sendable {
         decoder.append(bytes)
     }
 
+    /// The unfilled rest of a large record being received, for the shell to read socket bytes straight into (no copy
+    /// through a read buffer); nil when bytes must go through `appendReceived`. After writing, the shell MUST call
+    /// `receivedDirectly` with the count before any other call on the core.
+    public mutating func withDirectReceiveSpace<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R? {
+        guard state != .closed else { return nil }
+        return decoder.withLargeRecordSpace(body)
+    }
+
+    /// `count` bytes were read into the space `withDirectReceiveSpace` offered.
+    public mutating func receivedDirectly(_ count: Int) {
+        guard state != .closed else { return }
+        decoder.didFillLargeRecord(count)
+    }
+
     /// Processes what `appendReceived` buffered. MUST be invoked after one or more `appendReceived` calls.
     public mutating func processReceived() -> [Directive] {
         guard state != .closed else { return [] }

@@ -57,9 +57,11 @@ public struct RecordDecoder: Sendable {
     private var start = 0
     private var failed = false
     /// A large record being received straight into its own array (no second copy of the body): once its length is
-    /// known and the body is incomplete, the body's bytes go here instead of `buffer`.
+    /// known and the body is incomplete, the array is allocated at the body's full length and its bytes go here,
+    /// up to `largeFilled`, instead of `buffer` (appended, or read in directly: `withLargeRecordSpace`).
     private var large: [UInt8]?
     private var largeLength = 0
+    private var largeFilled = 0
     /// Records at least this long are collected in `large` (16 KiB by default: below that one copy is cheap).
     let largeRecordBytesMin: Int
     /// The largest record body accepted now.
@@ -75,7 +77,23 @@ public struct RecordDecoder: Sendable {
     }
 
     /// Bytes buffered but not yet returned as records.
-    public var bufferedBytes: Int { buffer.count - start + (large?.count ?? 0) }
+    public var bufferedBytes: Int { buffer.count - start + (large == nil ? 0 : largeFilled) }
+
+    /// Calls `body` with the unfilled rest of the large record being received, if any, so a reader can receive
+    /// socket bytes straight into it; then `didFillLargeRecord(n)` says how many it wrote. Nil (and `body` is not
+    /// called) when no large record is in progress: bytes then go through `append`. The space stays valid until
+    /// the next mutating call on the decoder.
+    public mutating func withLargeRecordSpace<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R? {
+        guard large != nil, largeFilled < largeLength, !failed else { return nil }
+        let filled = largeFilled
+        return large!.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+    }
+
+    /// Records that `count` bytes were written at the start of the space `withLargeRecordSpace` offered.
+    public mutating func didFillLargeRecord(_ count: Int) {
+        precondition(large != nil && count >= 0 && largeFilled + count <= largeLength, "filled past the large record")
+        largeFilled += count
+    }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         Array(bytes).withUnsafeBytes { append($0) }
@@ -84,8 +102,10 @@ public struct RecordDecoder: Sendable {
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         var rest = bytes
         if large != nil {
-            let take = min(largeLength - large!.count, rest.count)
-            large!.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]).assumingMemoryBound(to: UInt8.self))
+            let take = min(largeLength - largeFilled, rest.count)
+            let at = largeFilled
+            large!.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[at..<(at + take)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[0..<take])) }
+            largeFilled += take
             rest = UnsafeRawBufferPointer(rebasing: rest[take...])
         }
         guard !rest.isEmpty else { return }
@@ -100,7 +120,7 @@ public struct RecordDecoder: Sendable {
     public mutating func next() throws(TransportError) -> [UInt8]? {
         precondition(!failed, "RecordDecoder used after it failed")
         if let body = large {
-            guard body.count == largeLength else { return nil }
+            guard largeFilled == largeLength else { return nil }
             large = nil
             return body
         }
@@ -116,11 +136,16 @@ public struct RecordDecoder: Sendable {
         guard available >= Wire.lengthPrefixBytes + length else {
             if length >= largeRecordBytesMin {
                 // Everything buffered after the prefix belongs to this record: move it out, collect the rest directly.
-                var body = [UInt8]()
-                body.reserveCapacity(length)
-                body.append(contentsOf: buffer[bodyStart...])
+                let have = buffer.count - bodyStart
+                // Full length at once (the rest is written before the record is returned; UInt8 needs no init).
+                let body = [UInt8](unsafeUninitializedCapacity: length) { b, initialized in
+                    buffer.withUnsafeBytes { src in
+                        UnsafeMutableRawBufferPointer(b).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[bodyStart...]))
+                    }
+                    initialized = length
+                }
                 buffer.removeAll(keepingCapacity: true); start = 0
-                large = body; largeLength = length
+                large = body; largeLength = length; largeFilled = have
             }
             return nil
         }

@@ -241,10 +241,19 @@ extension UVTransport {
         guard !readingPaused, !c.readActive, !c.closing, !c.handleClosed else { return }
         let rc = uv_read_start(asStream(c.handle), { handle, _, buf in
             let t = UVTransport.from(handle!.pointee.loop)
-            buf!.pointee = uv_buf_init(t.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(UVTransport.readBufferBytes))
+            // A large record in progress is read straight into its own array (libuv reads right after this call,
+            // before anything else touches the core); anything else goes through the shared read buffer.
+            if let c = t.connections[Int(bitPattern: handle!.pointee.data)],
+               let space = c.core.withDirectReceiveSpace({ $0 }), let base = space.baseAddress, space.count > 0 {
+                buf!.pointee = uv_buf_init(base.assumingMemoryBound(to: CChar.self), UInt32(min(space.count, 1 << 30)))
+            } else {
+                buf!.pointee = uv_buf_init(t.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(UVTransport.readBufferBytes))
+            }
         }, { stream, nread, buf in
             let t = UVTransport.from(stream!.pointee.loop)
-            t.onRead(Int(bitPattern: stream!.pointee.data), nread)
+            let base: UnsafeMutablePointer<CChar>? = buf?.pointee.base
+            let direct = base.map { UnsafeMutableRawPointer($0) != t.readBuffer } ?? false
+            t.onRead(Int(bitPattern: stream!.pointee.data), nread, direct: direct)
         })
         if rc == 0 { c.readActive = true } else { closeConnection(c, .ioError, "read: \(uvError(rc))", flush: false) }
     }
@@ -256,10 +265,10 @@ extension UVTransport {
     }
 
     /// The read callback: appends the bytes to the connection's receive buffer and marks it (C1).
-    func onRead(_ id: Int, _ nread: Int) {
+    func onRead(_ id: Int, _ nread: Int, direct: Bool) {
         guard let c = connections[id], !c.closing else { return }
         if nread > 0 {
-            c.core.appendReceived(UnsafeRawBufferPointer(start: readBuffer, count: nread))
+            if direct { c.core.receivedDirectly(nread) } else { c.core.appendReceived(UnsafeRawBufferPointer(start: readBuffer, count: nread)) }
             c.lastReceived = now
             loopCounters.bytesReceived += nread
             dirty.insert(id)
