@@ -1,6 +1,7 @@
 // transport-bench: the transport benchmark driven by scripts/bench/transport. Two processes over loopback:
 //   transport-bench server PORT       listens on 127.0.0.1:PORT, counts bulk frames, answers "done" frames
-//   transport-bench client PORT       measures 256 KiB throughput, 1 KiB frames/s, ping RTT, raw AEAD speed
+//   transport-bench client PORT [big,small,rtt]   measures 256 KiB throughput and raw AEAD speed, 1 KiB frames/s,
+//                                                 ping RTT (all phases unless a subset is named)
 import AOCore
 import AOTransport
 import AOTransportUV
@@ -115,36 +116,43 @@ func measureAEAD() -> Double {
 }
 var aeadPerCPU: [Double] = [], senderPerCPU: [Double] = [], receiverPerCPU: [Double] = []
 
+// Phases to run (default all): `transport-bench client PORT big,small,rtt` runs a subset (for profiling one).
+let phases = Set((args.count >= 4 ? args[3] : "big,small,rtt").split(separator: ",").map(String.init))
+
 // The machine is shared, so load drifts: interleave the AEAD baseline with the 256 KiB transfers, 5 rounds, and
 // compare medians measured under the same conditions.
-_ = await bulk(size: 256 << 10, count: 64)  // warm-up
-_ = measureAEAD()
-var bigRounds: [Double] = [], aeadRounds: [Double] = []
-for _ in 0..<5 {
-    aeadRounds.append(measureAEAD())
-    let r = await bulk(size: 256 << 10, count: 1024)
-    bigRounds.append(Double(r.bytes) / r.seconds / 1e6)
-    senderPerCPU.append(Double(r.bytes) / r.senderCPU / 1e6)
-    receiverPerCPU.append(Double(r.bytes) / r.receiverCPU / 1e6)
+if phases.contains("big") {
+    _ = await bulk(size: 256 << 10, count: 64)  // warm-up
+    _ = measureAEAD()
+    var bigRounds: [Double] = [], aeadRounds: [Double] = []
+    for _ in 0..<5 {
+        aeadRounds.append(measureAEAD())
+        let r = await bulk(size: 256 << 10, count: 1024)
+        bigRounds.append(Double(r.bytes) / r.seconds / 1e6)
+        senderPerCPU.append(Double(r.bytes) / r.senderCPU / 1e6)
+        receiverPerCPU.append(Double(r.bytes) / r.receiverCPU / 1e6)
+    }
+    bigRounds.sort(); aeadRounds.sort(); aeadPerCPU.sort(); senderPerCPU.sort(); receiverPerCPU.sort()
+    let bigMBps = bigRounds[2], aeadMBps = aeadRounds[2]
+    print(String(format: "256 KiB frames:   %8.1f MB/s  (median of 5 x 1024 frames; rounds %@)", bigMBps,
+                 bigRounds.map { String(format: "%.0f", $0) }.joined(separator: "/")))
+    print(String(format: "raw XChaCha20-Poly1305 (1 core, 256 KiB): %8.1f MB/s (median of 5, interleaved)", aeadMBps))
+    print(String(format: "transport / raw AEAD (256 KiB): %.0f%% (target >= 50%%)", 100 * bigMBps / aeadMBps))
+    print(String(format: "CPU cost (256 KiB, MB per CPU-second, medians): sender %.0f, receiver %.0f, raw AEAD %.0f -> sender %.0f%%, receiver %.0f%% of raw",
+                 senderPerCPU[2], receiverPerCPU[2], aeadPerCPU[2], 100 * senderPerCPU[2] / aeadPerCPU[2], 100 * receiverPerCPU[2] / aeadPerCPU[2]))
 }
-bigRounds.sort(); aeadRounds.sort(); aeadPerCPU.sort(); senderPerCPU.sort(); receiverPerCPU.sort()
-let bigMBps = bigRounds[2], aeadMBps = aeadRounds[2]
-let small = await bulk(size: 1024, count: 200_000)
-let smallFps = 200_000 / small.seconds
-
-var rtts: [UInt64] = []
-for _ in 0..<2000 { if let r = await t.ping(server) { rtts.append(r) } }
-rtts.sort()
-let p50 = Double(rtts[rtts.count / 2]) / 1e3, p99 = Double(rtts[rtts.count * 99 / 100]) / 1e3
-
-print(String(format: "256 KiB frames:   %8.1f MB/s  (median of 5 x 1024 frames; rounds %@)", bigMBps,
-             bigRounds.map { String(format: "%.0f", $0) }.joined(separator: "/")))
-print(String(format: "1 KiB frames:     %8.0f frames/s (%.1f MB/s)", smallFps, smallFps * 1024 / 1e6))
-print(String(format: "ping RTT:         p50 %.1f us, p99 %.1f us (%d pings)", p50, p99, rtts.count))
-print(String(format: "raw XChaCha20-Poly1305 (1 core, 256 KiB): %8.1f MB/s (median of 5, interleaved)", aeadMBps))
-print(String(format: "transport / raw AEAD (256 KiB): %.0f%% (target >= 50%%)", 100 * bigMBps / aeadMBps))
-print(String(format: "CPU cost (256 KiB, MB per CPU-second, medians): sender %.0f, receiver %.0f, raw AEAD %.0f -> sender %.0f%%, receiver %.0f%% of raw",
-             senderPerCPU[2], receiverPerCPU[2], aeadPerCPU[2], 100 * senderPerCPU[2] / aeadPerCPU[2], 100 * receiverPerCPU[2] / aeadPerCPU[2]))
+if phases.contains("small") {
+    let small = await bulk(size: 1024, count: 200_000)
+    let smallFps = 200_000 / small.seconds
+    print(String(format: "1 KiB frames:     %8.0f frames/s (%.1f MB/s)", smallFps, smallFps * 1024 / 1e6))
+}
+if phases.contains("rtt") {
+    var rtts: [UInt64] = []
+    for _ in 0..<2000 { if let r = await t.ping(server) { rtts.append(r) } }
+    rtts.sort()
+    let p50 = Double(rtts[rtts.count / 2]) / 1e3, p99 = Double(rtts[rtts.count * 99 / 100]) / 1e3
+    print(String(format: "ping RTT:         p50 %.1f us, p99 %.1f us (%d pings)", p50, p99, rtts.count))
+}
 inbox.finish()
 await t.shutdown()
 exit(0)

@@ -96,6 +96,15 @@ public enum AEADBaseline {
     }
 }
 
+/// What `SessionCipher.openRecordSplitting` opened.
+public enum OpenedRecord: Sendable, Equatable {
+    /// A frame decrypted in place; its payload is a slice of the record.
+    case frame(PlainFrame)
+    /// A data frame or stream chunk: `header` is the payload's small header (channel u16be, stream id u32be),
+    /// `body` the bytes after it, decrypted into their own array.
+    case split(type: FrameType, header: [UInt8], body: [UInt8])
+}
+
 /// The symmetric half of an established session: one key per direction, an explicit counter per record.
 ///
 /// Record body after the handshake: `counter:u64be ‖ XChaCha20-Poly1305(key, nonce(counter), ad = length‖counter,
@@ -144,6 +153,76 @@ public struct SessionCipher: Sendable {
     public mutating func sealRecord(_ type: FrameType, header: [UInt8] = [], body: [UInt8] = []) -> [UInt8] {
         body.withUnsafeBytes { sealRecord(type, header: header, body: $0) }
     }
+
+    /// Opens one record body like `openRecord`, but a data or stream-chunk frame's bytes after its small header
+    /// (channel, stream id) are decrypted straight into their own array, which becomes the delivered payload: no
+    /// copy out of the record. The tag is verified first over the whole record (libsodium's detached decrypt with
+    /// no output only authenticates); then XChaCha20 (the same keystream the AEAD uses: block 0 keys Poly1305, the
+    /// plaintext starts at block 1) decrypts the first block into a small buffer and the rest at block 2 onwards
+    /// directly into the payload array. Control frames (and frames too short to split) are decrypted in place.
+    /// Records shorter than `splitBytesMin` take the in-place path (for small frames one copy is cheaper than the
+    /// extra keystream set-up).
+    public mutating func openRecordSplitting(_ record: inout [UInt8], splitBytesMin: Int = 0) throws(TransportError) -> OpenedRecord {
+        // Small records: the plain AEAD open (one libsodium call) and a copy of the payload are cheaper.
+        if record.count - Wire.sealOverheadBytes < splitBytesMin { return .frame(try openRecord(&record)) }
+        guard record.count >= Wire.sealOverheadBytes + Wire.frameHeaderBytes else {
+            throw TransportError(.protocolViolation, "sealed record of \(record.count) bytes is shorter than its overhead")
+        }
+        let counter = FrameCodec.readUInt64(record, 0)
+        if counter < receiveCounter { throw TransportError(.replayedFrame, "counter \(counter) already used (next is \(receiveCounter))") }
+        if counter > receiveCounter { throw TransportError(.reorderedFrame, "counter \(counter) ahead of \(receiveCounter)") }
+        var ad = [UInt8](); ad.reserveCapacity(12)
+        FrameCodec.appendLength(record.count, to: &ad)
+        FrameCodec.appendUInt64(counter, to: &ad)
+        let nonce = Sodium.nonce(counter)
+        let key = receiveKey
+        let frameBytes = record.count - Wire.sealOverheadBytes  // ciphertext without the tag
+        let authentic = record.withUnsafeBufferPointer { b in
+            let c = b.baseAddress! + 8
+            return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(nil, nil, c, UInt64(frameBytes), c + frameBytes, ad, 12, nonce, key) == 0
+        }
+        guard authentic else { throw TransportError(.tamperedFrame, "record \(counter) failed authentication") }
+        receiveCounter += 1
+        // XChaCha20 = ChaCha20 under the HChaCha20 subkey of the nonce's first 16 bytes, with its last 8 (zero here).
+        var subkey = [UInt8](repeating: 0, count: 32)
+        _ = crypto_core_hchacha20(&subkey, nonce, key, nil)
+        let nonceTail = Array(nonce[16..<24])
+        // The first keystream block of plaintext: the frame header, the small payload header, the first bytes.
+        let firstBytes = min(Self.blockBytes, frameBytes)
+        var first = [UInt8](repeating: 0, count: Self.blockBytes)
+        record.withUnsafeBufferPointer { b in
+            _ = crypto_stream_chacha20_xor_ic(&first, b.baseAddress! + 8, UInt64(firstBytes), nonceTail, 1, subkey)
+        }
+        let head = try FrameCodec.decodeFrame(first[0..<firstBytes])
+        let skip: Int? = switch head.type {
+        case .data where frameBytes >= Wire.frameHeaderBytes + Wire.dataHeaderBytes: Wire.frameHeaderBytes + Wire.dataHeaderBytes
+        case .streamChunk where frameBytes > Wire.frameHeaderBytes + Wire.streamChunkHeaderBytes: Wire.frameHeaderBytes + Wire.streamChunkHeaderBytes
+        default: nil
+        }
+        guard let skip else {
+            record.withUnsafeMutableBufferPointer { b in
+                let c = b.baseAddress! + 8
+                _ = crypto_stream_chacha20_xor_ic(c, c, UInt64(frameBytes), nonceTail, 1, subkey)
+            }
+            return .frame(try FrameCodec.decodeFrame(record[8..<(8 + frameBytes)]))
+        }
+        let bodyBytes = frameBytes - skip
+        let body = [UInt8](unsafeUninitializedCapacity: bodyBytes) { out, initialized in
+            let fromFirst = firstBytes - skip
+            for i in 0..<fromFirst { out[i] = first[skip + i] }
+            if frameBytes > Self.blockBytes {
+                record.withUnsafeBufferPointer { b in
+                    _ = crypto_stream_chacha20_xor_ic(out.baseAddress! + fromFirst, b.baseAddress! + 8 + Self.blockBytes,
+                                                      UInt64(frameBytes - Self.blockBytes), nonceTail, 2, subkey)
+                }
+            }
+            initialized = bodyBytes
+        }
+        return .split(type: head.type, header: Array(first[Wire.frameHeaderBytes..<skip]), body: body)
+    }
+
+    /// ChaCha20 block size: the keystream unit `openRecordSplitting` works in.
+    static let blockBytes = 64
 
     /// Opens one record body (as `RecordDecoder` returned it) in place, checking the counter, then the tag.
     /// `record` is overwritten with the plaintext; the returned frame's payload is a slice of it.

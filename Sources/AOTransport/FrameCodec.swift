@@ -53,16 +53,26 @@ public struct PlainFrame: Sendable, Equatable {
 /// MUST be fed bytes in the order they arrived. `limit` may change between records (the handshake limit is small,
 /// the session limit large); a length above it is an error and the decoder is then unusable.
 public struct RecordDecoder: Sendable {
+    /// Bytes of records not complete yet (a partial small record, or a length prefix not checked yet), from `start`.
     private var buffer: [UInt8] = []
     private var start = 0
     private var failed = false
+    /// Complete records taken out as soon as their bytes arrived (in `append`), in order, from `completedHead`.
+    /// Everything here precedes `large`, which precedes `buffer`.
+    private var completed: [[UInt8]] = []
+    private var completedHead = 0
+    private var completedBytes = 0
     /// A large record being received straight into its own array (no second copy of the body): once its length is
-    /// known and the body is incomplete, the body's bytes go here instead of `buffer`.
+    /// known and the body is incomplete, the array is allocated at the body's full length and its bytes go here,
+    /// up to `largeFilled`, instead of `buffer` (appended, or read in directly: `withLargeRecordSpace`). While it
+    /// is set, `buffer` is empty.
     private var large: [UInt8]?
     private var largeLength = 0
+    private var largeFilled = 0
     /// Records at least this long are collected in `large` (16 KiB by default: below that one copy is cheap).
     let largeRecordBytesMin: Int
-    /// The largest record body accepted now.
+    /// The largest record body accepted now. Checked when a record is returned (`next`); `append` takes out only
+    /// records within the limit in force, so raising it between records (after the handshake) is safe.
     public var recordBytesLimit: Int
 
     /// - Parameter largeRecordBytesMin: records at least this long are received straight into their own array
@@ -75,59 +85,148 @@ public struct RecordDecoder: Sendable {
     }
 
     /// Bytes buffered but not yet returned as records.
-    public var bufferedBytes: Int { buffer.count - start + (large?.count ?? 0) }
+    public var bufferedBytes: Int { buffer.count - start + (large == nil ? 0 : largeFilled) + completedBytes }
+
+    /// Calls `body` with the unfilled rest of the large record being received, if any, so a reader can receive
+    /// socket bytes straight into it; then `didFillLargeRecord(n)` says how many it wrote. Nil (and `body` is not
+    /// called) when no large record is in progress: bytes then go through `append`. The space stays valid until
+    /// the next mutating call on the decoder.
+    public mutating func withLargeRecordSpace<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R? {
+        guard large != nil, largeFilled < largeLength, !failed else { return nil }
+        let filled = largeFilled
+        return large!.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+    }
+
+    /// Records that `count` bytes were written at the start of the space `withLargeRecordSpace` offered.
+    public mutating func didFillLargeRecord(_ count: Int) {
+        precondition(large != nil && count >= 0 && largeFilled + count <= largeLength, "filled past the large record")
+        largeFilled += count
+        finishLargeIfFull()
+    }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         Array(bytes).withUnsafeBytes { append($0) }
     }
 
+    /// Takes the bytes in: completes the large record in progress, takes out every complete record (copied once,
+    /// straight from `bytes` when nothing was pending) and starts the next large record, so the reader can receive
+    /// its rest directly.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         var rest = bytes
         if large != nil {
-            let take = min(largeLength - large!.count, rest.count)
-            large!.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]).assumingMemoryBound(to: UInt8.self))
+            let take = min(largeLength - largeFilled, rest.count)
+            let at = largeFilled
+            large!.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[at..<(at + take)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[0..<take])) }
+            largeFilled += take
+            finishLargeIfFull()
             rest = UnsafeRawBufferPointer(rebasing: rest[take...])
         }
         guard !rest.isEmpty else { return }
+        if !failed && start == buffer.count {
+            // Nothing pending: take the records out of `rest` where they lie; only an incomplete small record (or a
+            // length `next` will refuse) is kept in `buffer`.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20); start = 0
+            var pos = 0
+            while rest.count - pos >= Wire.lengthPrefixBytes {
+                let length = Self.length(rest, pos)
+                guard length > 0 && length <= recordBytesLimit else { break }
+                let bodyStart = pos + Wire.lengthPrefixBytes
+                if rest.count - bodyStart >= length {
+                    completed.append(Array(UnsafeRawBufferPointer(rebasing: rest[bodyStart..<(bodyStart + length)]).assumingMemoryBound(to: UInt8.self)))
+                    completedBytes += length
+                    pos = bodyStart + length
+                    continue
+                }
+                if length >= largeRecordBytesMin {
+                    large = Self.largeRecord(length, UnsafeRawBufferPointer(rebasing: rest[bodyStart...]))
+                    largeLength = length; largeFilled = rest.count - bodyStart
+                    return
+                }
+                break
+            }
+            rest = UnsafeRawBufferPointer(rebasing: rest[pos...])
+            guard !rest.isEmpty else { return }
+        }
         if start > 0 && start >= buffer.count / 2 {
             buffer.removeSubrange(0..<start); start = 0
         }
         buffer.append(contentsOf: rest.assumingMemoryBound(to: UInt8.self))  // typed: a memcpy, not a byte loop
+        extractFromBuffer()
     }
 
     /// The next complete record body, nil when more bytes are needed.
     /// Throws `.frameTooLarge` (length over the limit) or `.protocolViolation` (zero length).
     public mutating func next() throws(TransportError) -> [UInt8]? {
         precondition(!failed, "RecordDecoder used after it failed")
-        if let body = large {
-            guard body.count == largeLength else { return nil }
-            large = nil
+        if completedHead == completed.count { extractFromBuffer() }  // the limit may have been raised since
+        if completedHead < completed.count {
+            let body = completed[completedHead]
+            completed[completedHead] = []
+            completedHead += 1
+            completedBytes -= body.count
+            if completedHead == completed.count { completed.removeAll(keepingCapacity: true); completedHead = 0 }
             return body
         }
-        let available = buffer.count - start
-        guard available >= Wire.lengthPrefixBytes else { return nil }
-        let length = Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
+        guard large == nil else { return nil }
+        // `extractFromBuffer` stopped here: an incomplete record, or a length to refuse.
+        guard buffer.count - start >= Wire.lengthPrefixBytes else { return nil }
+        let length = Self.length(buffer, start)
         guard length > 0 else { failed = true; throw TransportError(.protocolViolation, "zero-length record") }
         guard length <= recordBytesLimit else {
             failed = true
             throw TransportError(.frameTooLarge, "record of \(length) bytes over the limit of \(recordBytesLimit)")
         }
-        let bodyStart = start + Wire.lengthPrefixBytes
-        guard available >= Wire.lengthPrefixBytes + length else {
-            if length >= largeRecordBytesMin {
-                // Everything buffered after the prefix belongs to this record: move it out, collect the rest directly.
-                var body = [UInt8]()
-                body.reserveCapacity(length)
-                body.append(contentsOf: buffer[bodyStart...])
-                buffer.removeAll(keepingCapacity: true); start = 0
-                large = body; largeLength = length
-            }
-            return nil
+        return nil
+    }
+
+    // MARK: internals
+
+    private static func length(_ b: UnsafeRawBufferPointer, _ i: Int) -> Int {
+        Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
+    }
+    private static func length(_ b: [UInt8], _ i: Int) -> Int {
+        Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
+    }
+
+    private mutating func finishLargeIfFull() {
+        guard large != nil, largeFilled == largeLength else { return }
+        completed.append(large!)
+        completedBytes += largeLength
+        large = nil
+    }
+
+    /// The array of a large record of `length` bytes whose first bytes are `have` (fewer than `length`): allocated
+    /// at full length at once (the rest is written before the record is returned; UInt8 needs no initialization).
+    private static func largeRecord(_ length: Int, _ have: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: length) { b, initialized in
+            UnsafeMutableRawBufferPointer(b).copyMemory(from: have)
+            initialized = length
         }
-        let body = Array(buffer[bodyStart..<bodyStart + length])
-        start = bodyStart + length
+    }
+
+    /// Takes complete records out of `buffer` and starts a large record there, stopping at an incomplete small
+    /// record or a length to refuse (left for `next` to report).
+    private mutating func extractFromBuffer() {
+        guard !failed, large == nil else { return }
+        while buffer.count - start >= Wire.lengthPrefixBytes {
+            let length = Self.length(buffer, start)
+            guard length > 0 && length <= recordBytesLimit else { return }
+            let bodyStart = start + Wire.lengthPrefixBytes
+            if buffer.count - bodyStart >= length {
+                completed.append(Array(buffer[bodyStart..<(bodyStart + length)]))
+                completedBytes += length
+                start = bodyStart + length
+                continue
+            }
+            if length >= largeRecordBytesMin {
+                let have = buffer.count - bodyStart
+                let record = buffer.withUnsafeBytes { Self.largeRecord(length, UnsafeRawBufferPointer(rebasing: $0[bodyStart...])) }
+                large = record; largeLength = length; largeFilled = have
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20); start = 0
+            }
+            return
+        }
         if start == buffer.count { buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20); start = 0 }
-        return body
     }
 }
 

@@ -68,26 +68,63 @@ public protocol Transport: AnyObject, Sendable {
 
 /// The event sequence of a transport: an `AsyncStream` whose iterator reports each consumed event back to the
 /// transport, so the transport can bound what waits unconsumed (and pause reading from sockets until it drains).
+///
+/// A transport may hand events over in batches (`init(batches:consumed:)`): one stream element per loop iteration
+/// instead of one per frame, so a busy connection costs one consumer wake-up per batch, not per frame. The iterator
+/// flattens them; the consumer still sees single events, in order, each reported to `consumed` as it is taken.
 public struct TransportEvents: AsyncSequence, Sendable {
     public typealias Element = TransportEvent
-    let stream: AsyncStream<TransportEvent>
+    private enum Source: Sendable {
+        case single(AsyncStream<TransportEvent>)
+        case batched(AsyncStream<[TransportEvent]>)
+    }
+    private let source: Source
     let consumed: @Sendable (TransportEvent) -> Void
 
     public init(_ stream: AsyncStream<TransportEvent>, consumed: @escaping @Sendable (TransportEvent) -> Void = { _ in }) {
-        self.stream = stream; self.consumed = consumed
+        self.source = .single(stream); self.consumed = consumed
+    }
+
+    /// Events delivered in batches (each batch in order; batches in order).
+    public init(batches: AsyncStream<[TransportEvent]>, consumed: @escaping @Sendable (TransportEvent) -> Void = { _ in }) {
+        self.source = .batched(batches); self.consumed = consumed
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncStream<TransportEvent>.AsyncIterator
+        var single: AsyncStream<TransportEvent>.AsyncIterator?
+        var batched: AsyncStream<[TransportEvent]>.AsyncIterator?
+        /// The rest of the current batch, reversed: `popLast` hands events out in order and drops the iterator's
+        /// reference to each payload as soon as it is taken.
+        var pending: [TransportEvent] = []
         let consumed: @Sendable (TransportEvent) -> Void
         public mutating func next() async -> TransportEvent? {
-            guard let e = await base.next() else { return nil }
+            await next(isolation: nil)
+        }
+
+        /// Runs on the caller's actor (SE-0421): a `for await` loop on an actor does not hop to the global executor
+        /// and back for every event (that hop, two thread wake-ups per event, cost more than the event itself).
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> TransportEvent? {
+            if single != nil {
+                guard let e = await single!.next(isolation: actor) else { return nil }
+                consumed(e)
+                return e
+            }
+            while pending.isEmpty {
+                guard let batch = await batched!.next(isolation: actor) else { return nil }
+                pending = batch.reversed()
+            }
+            let e = pending.removeLast()
             consumed(e)
             return e
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        switch source {
+        case .single(let s): AsyncIterator(single: s.makeAsyncIterator(), batched: nil, consumed: consumed)
+        case .batched(let b): AsyncIterator(single: nil, batched: b.makeAsyncIterator(), consumed: consumed)
+        }
+    }
 
     /// Payload bytes an event holds (what the backlog bound counts).
     public static func payloadBytes(_ e: TransportEvent) -> Int {

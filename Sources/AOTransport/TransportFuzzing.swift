@@ -10,7 +10,8 @@ import AOCore
 /// 2: an initiator that sent its hello, fed the bytes as the reply.
 /// 3: an established session (fixed keys) fed the bytes: the sealed-record path (counter checks, AEAD, frames).
 /// 4: an established responder fed frames sealed by the harness with the real session keys: `len:u8 type:u8
-///    payload[len]` repeated, so the fuzzer reaches the post-decryption frame parsing (streams, ping, close).
+///    payload[len]` repeated, so the fuzzer reaches the post-decryption frame parsing (streams, ping, close), through
+///    both open paths (in place, and payload decrypted into its own array; the first byte picks the threshold).
 /// The contract under test: bad input yields a typed error or a close directive, never a crash or a hang.
 public enum TransportFuzzing {
     /// Runs one fuzz input (see the type's doc for the selector byte).
@@ -80,7 +81,9 @@ public enum TransportFuzzing {
 
     static func sealedFrames(_ input: [UInt8]) {
         var sender = sessionPair.initiator.cipher
-        var receiver = ConnectionCore(established: sessionPair.responder, limits: limits)
+        // An input-chosen split threshold (0...95 bytes) so records take both the in-place and the split open path,
+        // including splits inside and across the first keystream block.
+        var receiver = ConnectionCore(established: sessionPair.responder, limits: limits, splitRecordBytesMin: Int(input.first ?? 0) % 96)
         var i = 0
         while i + 2 <= input.count && !receiver.isClosed {
             let n = Int(input[i]), type = FrameType.allCases[Int(input[i + 1]) % FrameType.allCases.count]

@@ -21,6 +21,25 @@ extension UVTransport {
 
     func commandsPosted() {}  // the check handle runs right after this poll phase and drains the commands
 
+    /// Queues an event for this iteration's batch.
+    func emit(_ e: TransportEvent) {
+        outbox.append(e)
+        kickLoop()
+    }
+
+    /// Hands this iteration's events to the consumer as one batch (one wake-up).
+    func flushEvents() {
+        guard !outbox.isEmpty else { return }
+        eventSink.yield(outbox)
+        outbox = []
+    }
+
+    /// Makes the coming (or current) poll phase non-blocking so the check handle runs the recorded work promptly.
+    @inline(__always) func kickLoop() {
+        // Never restart it once closed at shutdown (a started closed handle would keep uv_run alive).
+        if uv_is_active(asHandle(kick)) == 0 && uv_is_closing(asHandle(kick)) == 0 { uv_idle_start(kick) { _ in } }
+    }
+
     /// The per-iteration drain: cores first (bytes that arrived), then completed writes, accepts, connects,
     /// commands, the periodic sweep, and finally one flush per connection.
     func drainWork() {
@@ -41,6 +60,9 @@ extension UVTransport {
         for c in connections.values where !c.pending.isEmpty || !c.outboundStreams.isEmpty { flush(c) }
         publishCounters()
         if shutdownDeadline != nil { continueShutdown() }
+        flushEvents()
+        // Work recorded by callbacks from now on kicks the loop again.
+        if uv_is_active(asHandle(kick)) != 0 { uv_idle_stop(kick) }
     }
 
     func publishCounters() {
@@ -126,7 +148,7 @@ extension UVTransport {
                 guard status == 0 else { return }
                 let client = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
                 uv_tcp_init(server!.pointee.loop, client)
-                if uv_accept(server, asStream(client)) == 0 { t.accepted.append(client) } else {
+                if uv_accept(server, asStream(client)) == 0 { t.accepted.append(client); t.kickLoop() } else {
                     uv_close(asHandle(client)) { $0?.deallocate() }
                 }
             }
@@ -177,13 +199,13 @@ extension UVTransport {
         guard var addr = socketAddress(endpoint) else {
             logger.info("dial refused: not an IP literal", metadata: ["endpoint": "\(endpoint)"])
             loopCounters.countClose(.ioError)
-            eventSink.yield(.connectFailed(endpoint: endpoint, reason: .ioError))
+            emit(.connectFailed(endpoint: endpoint, reason: .ioError))
             intents[endpoint] = nil
             return
         }
         if connections.count >= limits.connectionsMax {
             loopCounters.countClose(.connectionLimit)
-            eventSink.yield(.connectFailed(endpoint: endpoint, reason: .connectionLimit))
+            emit(.connectFailed(endpoint: endpoint, reason: .connectionLimit))
             scheduleReconnect(endpoint)
             return
         }
@@ -197,6 +219,7 @@ extension UVTransport {
             uv_tcp_connect(req, h, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self)) { req, status in
                 let t = UVTransport.from(req!.pointee.handle.pointee.loop)
                 t.connectResults.append((Int(bitPattern: req!.pointee.data), status))
+                t.kickLoop()
                 req!.deallocate()
             }
         }
@@ -218,10 +241,19 @@ extension UVTransport {
         guard !readingPaused, !c.readActive, !c.closing, !c.handleClosed else { return }
         let rc = uv_read_start(asStream(c.handle), { handle, _, buf in
             let t = UVTransport.from(handle!.pointee.loop)
-            buf!.pointee = uv_buf_init(t.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(UVTransport.readBufferBytes))
+            // A large record in progress is read straight into its own array (libuv reads right after this call,
+            // before anything else touches the core); anything else goes through the shared read buffer.
+            if let c = t.connections[Int(bitPattern: handle!.pointee.data)],
+               let space = c.core.withDirectReceiveSpace({ $0 }), let base = space.baseAddress, space.count > 0 {
+                buf!.pointee = uv_buf_init(base.assumingMemoryBound(to: CChar.self), UInt32(min(space.count, 1 << 30)))
+            } else {
+                buf!.pointee = uv_buf_init(t.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(UVTransport.readBufferBytes))
+            }
         }, { stream, nread, buf in
             let t = UVTransport.from(stream!.pointee.loop)
-            t.onRead(Int(bitPattern: stream!.pointee.data), nread)
+            let base: UnsafeMutablePointer<CChar>? = buf?.pointee.base
+            let direct = base.map { UnsafeMutableRawPointer($0) != t.readBuffer } ?? false
+            t.onRead(Int(bitPattern: stream!.pointee.data), nread, direct: direct)
         })
         if rc == 0 { c.readActive = true } else { closeConnection(c, .ioError, "read: \(uvError(rc))", flush: false) }
     }
@@ -233,13 +265,14 @@ extension UVTransport {
     }
 
     /// The read callback: appends the bytes to the connection's receive buffer and marks it (C1).
-    func onRead(_ id: Int, _ nread: Int) {
+    func onRead(_ id: Int, _ nread: Int, direct: Bool) {
         guard let c = connections[id], !c.closing else { return }
         if nread > 0 {
-            c.core.appendReceived(UnsafeRawBufferPointer(start: readBuffer, count: nread))
+            if direct { c.core.receivedDirectly(nread) } else { c.core.appendReceived(UnsafeRawBufferPointer(start: readBuffer, count: nread)) }
             c.lastReceived = now
             loopCounters.bytesReceived += nread
             dirty.insert(id)
+            kickLoop()
             // Flow control, not work: libuv may read many times per poll phase before the check phase processes
             // anything; cap what one connection buffers unprocessed (restarted after processing in drainWork).
             if readingPaused || c.core.bufferedBytes > limits.recordBytesMax + UVTransport.readBufferBytes {
@@ -266,7 +299,7 @@ extension UVTransport {
                 loopCounters.framesReceived += 1
                 deliver(.frameReceived(peer: c.peer!, frame: f), bytes: f.payload.count)
             case .deliverStreamChunk(let chunk): deliver(.streamChunkReceived(peer: c.peer!, chunk: chunk), bytes: chunk.bytes.count)
-            case .streamAborted(let id): eventSink.yield(.streamAborted(peer: c.peer!, streamID: id))
+            case .streamAborted(let id): emit(.streamAborted(peer: c.peer!, streamID: id))
             case .pong(let id):
                 if id & 1 == 0, let peer = c.peer {
                     let rtt = uv_hrtime() &- (id >> 1)
@@ -283,7 +316,7 @@ extension UVTransport {
     /// Hands a payload-carrying event to the node and pauses every socket's reading when the unconsumed backlog
     /// passes `eventBacklogBytesMax` (the consumer resumes it via `.resumeReading` once it has caught up).
     func deliver(_ e: TransportEvent, bytes: Int) {
-        eventSink.yield(e)
+        emit(e)
         if backlog.yielded(bytes, max: limits.eventBacklogBytesMax) {
             readingPaused = true
             loopCounters.readPauses += 1
@@ -322,7 +355,7 @@ extension UVTransport {
         peers[peer] = PeerShared(connectionID: c.id, queuedBytes: 0)
         lock.unlock()
         logger.debug("connected", metadata: ["peer.id": "\(peer)", "endpoint": "\(c.endpoint)"])
-        eventSink.yield(.connected(peer: peer, endpoint: c.endpoint))
+        emit(.connected(peer: peer, endpoint: c.endpoint))
     }
 
     // MARK: writes
@@ -350,6 +383,7 @@ extension UVTransport {
             let w = Unmanaged<WriteRequest>.fromOpaque(req!.pointee.data).takeRetainedValue()
             let t = UVTransport.from(req!.pointee.handle.pointee.loop)
             t.completedWrites.append((Int(bitPattern: req!.pointee.handle.pointee.data), w, status))
+            t.kickLoop()
         }
         if rc != 0 {
             _ = Unmanaged<WriteRequest>.fromOpaque(w.request.pointee.data).takeRetainedValue()
@@ -402,9 +436,9 @@ extension UVTransport {
             if let ps = peers[peer], ps.connectionID == c.id { wake = ps.writableWaiters; peers[peer] = nil }
             lock.unlock()
             for w in wake { w.resume() }
-            eventSink.yield(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason))
+            emit(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason))
         } else if c.peer == nil, c.direction == .outbound {
-            eventSink.yield(.connectFailed(endpoint: c.endpoint, reason: reason))
+            emit(.connectFailed(endpoint: c.endpoint, reason: reason))
         }
         if c.direction == .outbound, reason != .localClose, reason != .duplicateConnection { scheduleReconnect(c.endpoint) }
         if reason == .duplicateConnection || reason == .localClose, c.direction == .outbound { intents[c.endpoint]?.dueAt = nil }
@@ -523,6 +557,8 @@ extension UVTransport {
             uv_close(asHandle(sweepTimer), nil)
             uv_check_stop(checkHandle)
             uv_close(asHandle(checkHandle), nil)
+            uv_idle_stop(kick)
+            uv_close(asHandle(kick), nil)
         }
     }
 
@@ -530,8 +566,9 @@ extension UVTransport {
     func loopEnded() {
         publishCounters()
         uv_loop_close(loop)
-        loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate()
+        loop.deallocate(); wakeup.deallocate(); sweepTimer.deallocate(); checkHandle.deallocate(); kick.deallocate()
         readBuffer.deallocate()
+        flushEvents()
         eventSink.finish()
         lock.lock()
         thread = nil; stopped = true; loopFinished = true

@@ -43,7 +43,9 @@ public final class UVTransport: Transport, @unchecked Sendable {
     let configuration: Configuration
     var limits: TransportLimits { configuration.limits }
     let logger: Logger
-    let eventSink: AsyncStream<TransportEvent>.Continuation
+    let eventSink: AsyncStream<[TransportEvent]>.Continuation
+    /// Loop thread: events of this iteration, yielded as one batch at the end of `drainWork`.
+    var outbox: [TransportEvent] = []
 
     // MARK: state shared with other threads (under `lock`)
 
@@ -76,6 +78,11 @@ public final class UVTransport: Transport, @unchecked Sendable {
     let wakeup: UnsafeMutablePointer<uv_async_t>
     let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     let checkHandle: UnsafeMutablePointer<uv_check_t>
+    /// Started whenever a callback records work outside the poll phase (a write that completed synchronously has
+    /// its callback run from libuv's pending queue at the start of the next iteration, a timer fires before the
+    /// poll): an active idle handle makes that poll return at once, so the check handle drains the work now
+    /// instead of after the next unrelated wake-up (up to a sweep interval later).
+    let kick: UnsafeMutablePointer<uv_idle_t>
     var listener: UnsafeMutablePointer<uv_tcp_t>?
     var connections: [Int: Connection] = [:]
     var byPeer: [NodeID: Int] = [:]
@@ -106,13 +113,13 @@ public final class UVTransport: Transport, @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "node.id"] = "\(key.nodeID.description.prefix(8))"
         self.logger = logger
-        let (stream, sink) = AsyncStream<TransportEvent>.makeStream()
+        let (stream, sink) = AsyncStream<[TransportEvent]>.makeStream()
         eventSink = sink
         let backlog = EventBacklog()
         self.backlog = backlog
         let lowWater = configuration.limits.eventBacklogBytesMax / 2
         // Runs on the consumer's task: when a paused backlog drains to half, ask the loop to read again.
-        events = TransportEvents(stream) { [backlog] e in
+        events = TransportEvents(batches: stream) { [backlog] e in
             let n = TransportEvents.payloadBytes(e)
             if n > 0, backlog.consumed(n, lowWater: lowWater) { backlog.resume?() }
         }
@@ -121,15 +128,17 @@ public final class UVTransport: Transport, @unchecked Sendable {
         wakeup = .allocate(capacity: 1)
         sweepTimer = .allocate(capacity: 1)
         checkHandle = .allocate(capacity: 1)
+        kick = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: UVTransport.readBufferBytes, alignment: 16)
         precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         uv_async_init(loop, wakeup) { h in UVTransport.from(h!.pointee.loop).commandsPosted() }
         uv_timer_init(loop, sweepTimer)
-        uv_timer_start(sweepTimer, { h in UVTransport.from(h!.pointee.loop).sweepDue = true },
+        uv_timer_start(sweepTimer, { h in let t = UVTransport.from(h!.pointee.loop); t.sweepDue = true; t.kickLoop() },
                        configuration.sweepIntervalMilliseconds, configuration.sweepIntervalMilliseconds)
         uv_check_init(loop, checkHandle)
         uv_check_start(checkHandle) { h in UVTransport.from(h!.pointee.loop).drainWork() }
+        uv_idle_init(loop, kick)
         backlog.resume = { [weak self] in self?.post(.resumeReading) }
         let t = Thread { [self] in
             uv_run(loop, UV_RUN_DEFAULT)

@@ -98,3 +98,38 @@ import Testing
         #expect(a.nextDelay(using: &r1) < 150)
     }
 }
+
+/// A reader that receives large records straight into their arrays (`withLargeRecordSpace`), mixed with `append`,
+/// gets the same records as one that only appends.
+@Suite struct DirectReceiveTests {
+    @Test func directFillsGiveTheSameRecordsAsAppends() throws {
+        var whole: [UInt8] = [], expected: [[UInt8]] = []
+        for (i, n) in [5, 70_000, 3, 20_000, 1, 100_000, 16_384, 9].enumerated() {
+            let body = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) }
+            FrameCodec.appendUInt32(UInt32(n), to: &whole); whole += body; expected.append(body)
+        }
+        for seed in 0..<20 {
+            var rng = Xoshiro256(seed: UInt64(seed))
+            var d = RecordDecoder(recordBytesLimit: 200_000, largeRecordBytesMin: seed % 2 == 0 ? 16 << 10 : 100)
+            var got: [[UInt8]] = [], i = 0, direct = 0
+            while i < whole.count {
+                let want = Int(rng.next() % 40_000) + 1
+                let wrote: Int? = d.withLargeRecordSpace { space in
+                    let n = min(want, space.count, whole.count - i)
+                    whole.withUnsafeBytes { space.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[i..<(i + n)])) }
+                    return n
+                }
+                if let n = wrote {
+                    d.didFillLargeRecord(n); i += n; direct += 1
+                } else {
+                    let n = min(want, whole.count - i)
+                    d.append(whole[i..<(i + n)]); i += n
+                }
+                while let r = try d.next() { got.append(r) }
+            }
+            #expect(got == expected)
+            #expect(direct > 0)
+            #expect(d.bufferedBytes == 0)
+        }
+    }
+}

@@ -185,3 +185,55 @@ import Testing
         #expect(closeReason(r.responder.onBytesReceived(chunk)) == .streamViolation)
     }
 }
+
+/// `openRecordSplitting` decrypts a payload straight into its own array; it must agree with the plain AEAD open for
+/// every size around the keystream block boundaries and refuse any tampered byte.
+@Suite struct SplitOpenTests {
+    static let sendKey = [UInt8](repeating: 7, count: 32), receiveKey = [UInt8](repeating: 9, count: 32)
+
+    func frames() -> [(FrameType, [UInt8], [UInt8])] {
+        var out: [(FrameType, [UInt8], [UInt8])] = []
+        for n in [0, 1, 2, 57, 58, 59, 60, 61, 63, 64, 65, 123, 124, 125, 128, 1000, 4096, 70_001] {
+            let body = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ n) }
+            out.append((.data, [0x12, 0x34], body))
+            if n > 0 { out.append((.streamChunk, [0, 0, 0, 7], body)) }
+        }
+        out.append((.ping, [], [1, 2, 3, 4, 5, 6, 7, 8]))
+        return out
+    }
+
+    @Test func splitOpenAgreesWithThePlainOpen() throws {
+        for threshold in [0, 100, 5000] {
+            var sender = SessionCipher(sendKey: Self.sendKey, receiveKey: Self.receiveKey)
+            var plain = SessionCipher(sendKey: Self.receiveKey, receiveKey: Self.sendKey)
+            var split = plain
+            for (type, header, body) in frames() {
+                let record = Array(sender.sealRecord(type, header: header, body: body).dropFirst(4))
+                var a = record, b = record
+                let expected = try plain.openRecord(&a)
+                #expect(expected.type == type && Array(expected.payload) == header + body)
+                switch try split.openRecordSplitting(&b, splitBytesMin: threshold) {
+                case .frame(let f):
+                    #expect(f == expected)
+                    #expect(record.count - Wire.sealOverheadBytes < threshold || (type != .data && type != .streamChunk))
+                case .split(let t, let h, let bytes):
+                    #expect(t == type && h == header && bytes == body)
+                    #expect(record.count - Wire.sealOverheadBytes >= threshold)
+                }
+            }
+        }
+    }
+
+    @Test func splitOpenRefusesEveryTamperedByte() {
+        var sender = SessionCipher(sendKey: Self.sendKey, receiveKey: Self.receiveKey)
+        let record = Array(sender.sealRecord(.data, header: [0, 1], body: [UInt8](repeating: 5, count: 200)).dropFirst(4))
+        for i in 8..<record.count {  // every ciphertext and tag byte (the counter bytes fail the counter check)
+            var r = record
+            r[i] ^= 0x01
+            var receiver = SessionCipher(sendKey: Self.receiveKey, receiveKey: Self.sendKey)
+            var reason: CloseReason?
+            do { _ = try receiver.openRecordSplitting(&r) } catch { reason = error.reason }
+            #expect(reason == .tamperedFrame, "byte \(i)")
+        }
+    }
+}
