@@ -4,8 +4,9 @@ import Foundation
 ///
 /// The node shell submits each client's item (with its completion) and acknowledges the client only when the
 /// completion reports success: by then the transaction holding the item has committed and synced (C2). Requests are
-/// taken in submission order and merged up to `StoreLimits.groupCommitItemCountMax` items per transaction, so one
-/// fsync covers thousands of items under load while a lone request still commits immediately.
+/// taken in submission order and merged up to `StoreLimits.groupCommitItemCountMax` items and
+/// `StoreLimits.groupCommitBytesMax` bytes per transaction, so one fsync (and one copy of each index page touched)
+/// covers thousands of items under load while a lone request still commits immediately.
 ///
 /// A merged write that fails with a request-specific error (a malformed item, an id mismatch, a slot conflict) is
 /// retried request by request, so one bad request never fails its neighbours. Completions run on the writer thread:
@@ -15,21 +16,31 @@ import Foundation
 /// one write transaction at a time on one thread.
 public final class GroupCommitter: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<WriteReceipt, StoreError>) -> Void
-    private struct Request { let batch: WriteBatch; let completion: Completion }
+    private struct Request {
+        let batch: WriteBatch
+        let completion: Completion
+        var byteCount: Int {
+            batch.items.reduce(0) { $0 + $1.bytes.count } + batch.checkpoints.reduce(0) { $0 + $1.bytes.count }
+                + batch.results.reduce(0) { $0 + $1.bytes.count }
+        }
+    }
 
     private let store: any ContentStore
     private let itemCountMax: Int
+    private let byteCountMax: Int
     private let condition = NSCondition()   // guards `pending` and `closing`
     private var pending: [Request] = []
     private var closing = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    /// Starts the writer thread. `itemCountMax` bounds the items merged into one transaction.
-    public init(store: any ContentStore, itemCountMax: Int = StoreLimits.groupCommitItemCountMax) {
-        precondition(itemCountMax >= 1, "itemCountMax must be positive")
+    /// Starts the writer thread. `itemCountMax` and `byteCountMax` bound what is merged into one transaction.
+    public init(store: any ContentStore, itemCountMax: Int = StoreLimits.groupCommitItemCountMax,
+                byteCountMax: Int = StoreLimits.groupCommitBytesMax) {
+        precondition(itemCountMax >= 1 && byteCountMax >= 1, "itemCountMax and byteCountMax must be positive")
         self.store = store
         self.itemCountMax = itemCountMax
+        self.byteCountMax = byteCountMax
         let t = Thread { [unowned self] in self.run() }
         t.name = "aonode.store.writer"
         thread = t
@@ -76,11 +87,12 @@ public final class GroupCommitter: @unchecked Sendable {
             while pending.isEmpty && !closing { condition.wait() }
             if pending.isEmpty && closing { condition.unlock(); break }
             var group: [Request] = []
-            var items = 0
+            var items = 0, bytes = 0
             var taken = 0
             for r in pending {
-                if !group.isEmpty && items + r.batch.items.count > itemCountMax { break }
-                group.append(r); items += r.batch.items.count; taken += 1
+                let b = r.byteCount
+                if !group.isEmpty && (items + r.batch.items.count > itemCountMax || bytes + b > byteCountMax) { break }
+                group.append(r); items += r.batch.items.count; bytes += b; taken += 1
             }
             pending.removeFirst(taken)
             condition.unlock()

@@ -25,10 +25,14 @@ public enum StoreLimits {
 }
 
 extension StoreLimits {
-    /// Items the group committer merges into one write transaction: large enough to amortise the fsync (one sync per
-    /// ~thousands of items), small enough that a transaction's dirty pages (~10 MiB of 1 KiB items) stay modest and
-    /// the first caller in a group waits at most a few milliseconds.
-    public static let groupCommitItemCountMax = 8_192
+    /// Items the group committer merges into one write transaction. Each transaction rewrites (copy-on-write) every
+    /// index page it touches, and random item ids touch most leaves of the id index once the store is large: at 1M
+    /// items, 8,192-item transactions wrote ~12 KB per 1 KiB item, 65,536-item ones ~1.7 KB (docs/STORE.md). Only a
+    /// deep queue fills a group this far; a lone request still commits alone and at once.
+    public static let groupCommitItemCountMax = 65_536
+    /// Item, checkpoint and result bytes the group committer merges into one transaction (a single larger request
+    /// still goes alone): bounds a transaction's dirty pages, which LMDB holds in memory until the commit.
+    public static let groupCommitBytesMax = 64 << 20
     /// Pending requests the group committer queues before `submit` refuses with `limitExceeded` (back-pressure:
     /// a node that ingests faster than the disk syncs must slow its clients, not grow memory without bound).
     public static let groupCommitPendingCountMax = 1_000_000

@@ -1,3 +1,4 @@
+import AOCore
 import CLMDB
 
 // Typed LMDB bindings: raw C calls → Environment / Transaction / Cursor / DBI. Internal to AOStoreLMDB.
@@ -36,8 +37,37 @@ struct LMDBError: Error {
     }
 }
 
+/// Calls `body` with an MDB_val over the 32 big-endian bytes of `id`, built on the stack (no allocation: this is on
+/// every get's path).
+@inline(__always) func withIDVal<R>(_ id: ID32, _ body: (inout MDB_val) throws(LMDBError) -> R) throws(LMDBError) -> R {
+    var big = (id.a.bigEndian, id.b.bigEndian, id.c.bigEndian, id.d.bigEndian)
+    return try withUnsafeMutableBytes(of: &big) { (raw) throws(LMDBError) -> R in
+        var v = MDB_val(mv_size: 32, mv_data: raw.baseAddress)
+        return try body(&v)
+    }
+}
+
+/// Calls `body` with an MDB_val over the 8 big-endian bytes of `seq` (a `SequenceKey`), built on the stack.
+@inline(__always) func withSequenceVal<R>(_ seq: UInt64, _ body: (inout MDB_val) throws(LMDBError) -> R) throws(LMDBError) -> R {
+    var big = seq.bigEndian
+    return try withUnsafeMutableBytes(of: &big) { (raw) throws(LMDBError) -> R in
+        var v = MDB_val(mv_size: 8, mv_data: raw.baseAddress)
+        return try body(&v)
+    }
+}
+
 extension MDB_val {
     var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The big-endian unsigned integer of `count` bytes at `offset` (caller checked the bounds).
+    @inline(__always) func bigEndian32(at offset: Int) -> UInt32 {
+        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    @inline(__always) func bigEndian64(at offset: Int) -> UInt64 {
+        UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
 }
 
 /// An environment handle (MDB_env*). Not thread-confined; see the caveats above.
@@ -106,6 +136,30 @@ struct Transaction {
         if rc == MDB_NOTFOUND { return nil }
         try lmdbCheck(rc)
         return v.buffer
+    }
+
+    /// The value under the raw `key`, pointing into the map, or nil (no allocation).
+    @inline(__always) func get(_ dbi: DBI, raw key: inout MDB_val) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var v = MDB_val()
+        let rc = mdb_get(handle, dbi.raw, &key, &v)
+        if rc == MDB_NOTFOUND { return nil }
+        try lmdbCheck(rc)
+        return v.buffer
+    }
+
+    /// Puts `value` as the last duplicate of `key` (MDB_APPENDDUP: a DUPSORT table whose values only grow).
+    @inline(__always) func appendDuplicate(_ dbi: DBI, _ key: inout MDB_val, _ value: inout MDB_val) throws(LMDBError) {
+        var v = value   // mdb_put may rewrite the value descriptor
+        try lmdbCheck(mdb_put(handle, dbi.raw, &key, &v, UInt32(MDB_APPENDDUP)))
+    }
+
+    @inline(__always) func appendDuplicate(_ dbi: DBI, _ key: [UInt8], _ value: inout MDB_val) throws(LMDBError) {
+        var v = value
+        let rc = key.withUnsafeBytes { (b) -> Int32 in
+            var k = MDB_val(mv_size: b.count, mv_data: UnsafeMutableRawPointer(mutating: b.baseAddress))
+            return mdb_put(handle, dbi.raw, &k, &v, UInt32(MDB_APPENDDUP))
+        }
+        try lmdbCheck(rc)
     }
 
     /// Puts `value`; with MDB_NOOVERWRITE returns the existing value (and writes nothing) when the key exists.
@@ -185,6 +239,16 @@ struct Cursor {
             }
         case (nil, .some): preconditionFailure("cursor value without key")
         }
+        if rc == MDB_NOTFOUND { return nil }
+        try lmdbCheck(rc)
+        return (k.buffer, v.buffer)
+    }
+
+    /// Runs a cursor operation positioned by the raw `key` (no allocation); nil when it finds nothing.
+    @inline(__always) func get(_ op: MDB_cursor_op, raw key: inout MDB_val) throws(LMDBError)
+        -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
+        var k = key, v = MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, op)
         if rc == MDB_NOTFOUND { return nil }
         try lmdbCheck(rc)
         return (k.buffer, v.buffer)

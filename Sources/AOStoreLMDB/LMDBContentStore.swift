@@ -46,8 +46,10 @@ package struct MigrationTransaction {
 ///
 /// Tables (key → value; "seq" is the 8-byte big-endian ingest sequence, from 1):
 /// - `meta`: "format-version" → u32 BE, "next-sequence" → u64 BE, "item-bytes" → u64 BE
-/// - `items`: item id (32) → seq (8)
-/// - `body`: seq → item id (32) | raw item bytes (append-only: written with MDB_APPEND, pages filled once)
+/// - `ids` (DUPSORT|DUPFIXED): first 8 bytes of the item id → seq, ... (the full id is checked against the body; see
+///   `sequence(of:)`)
+/// - `body`: seq of a segment's first item → segment of consecutive items' id (32) | raw bytes (append-only, MDB_APPEND;
+///   see BodySegments.swift)
 /// - `owner`, `target`, `tag` (DUPSORT|DUPFIXED): owner address / target id / SHA-256 tag key (32) → seq, ...
 /// - `log`: process (32) | slot (8 BE) → assignment id (32) | message id (32)
 /// - `checkpoint`, `result`: process (32) | slot (8 BE) → blob
@@ -59,10 +61,10 @@ package struct MigrationTransaction {
 /// full, up to `mapBytesMax`, under an exclusive lock that waits for in-flight reads (lmdb.h: no active transaction
 /// during mdb_env_set_mapsize). See docs/STORE.md.
 public final class LMDBContentStore: ContentStore, @unchecked Sendable {
-    /// The format this build writes. 1: the tables above.
-    public static let currentFormatVersion: UInt32 = 1
-    /// Registered migrations (none yet: format 1 is the first).
-    static let migrations: [UInt32: StoreMigration] = [:]
+    /// The format this build writes. 1: one `body` row per item; 2: bodies packed in segments (BodySegments.swift).
+    public static let currentFormatVersion: UInt32 = 2
+    /// Registered migrations, by the version they upgrade from.
+    static let migrations: [UInt32: StoreMigration] = [1: StoreMigration { m throws(StoreError) in try migrateBodiesToSegments(m) }]
     /// Named databases; lmdb needs the count up front.
     static let databaseCountMax: UInt32 = 16
     /// Reset read transactions kept for reuse: more than our threads ever read at once, far below LMDB's 126 readers.
@@ -74,7 +76,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     private let registryKey: RegistryKey
     private let meta, items, sequence, owner, target, tag, log, checkpoint, result, kv: DBI
     private var tables: [String: DBI] {
-        ["meta": meta, "items": items, "body": sequence, "owner": owner, "target": target, "tag": tag, "log": log,
+        ["meta": meta, "ids": items, "body": sequence, "owner": owner, "target": target, "tag": tag, "log": log,
          "checkpoint": checkpoint, "result": result, "kv": kv]
     }
 
@@ -124,7 +126,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
             let t = try env.beginWrite()
             do {
                 let dup = MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED
-                for (name, flags) in [("meta", MDB_CREATE), ("items", MDB_CREATE), ("body", MDB_CREATE),
+                for (name, flags) in [("meta", MDB_CREATE), ("ids", dup), ("body", MDB_CREATE),
                                       ("owner", dup), ("target", dup), ("tag", dup), ("log", MDB_CREATE),
                                       ("checkpoint", MDB_CREATE), ("result", MDB_CREATE), ("kv", MDB_CREATE)] {
                     opened.append(try t.open(name, flags: flags))
@@ -192,44 +194,88 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
 
     @discardableResult
     public func write(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
-        let envelopes = try validateItems(batch)
+        let prepared = try prepare(batch)
         if batch.isEmpty { return WriteReceipt(items: []) }
-        // Index keys are computed before taking the writer lock: hashing is the costly part of indexing.
-        let tagKeys: [[[UInt8]]] = envelopes.map { e in
-            var keys: [[UInt8]] = []  // a repeated (name, value) indexes once; tags are few, a scan beats hashing
-            for t in e.tags { let k = IndexKey.tag(name: t.name, value: t.value); if !keys.contains(k) { keys.append(k) } }
-            return keys
-        }
         return try writeTransaction { (t: Transaction) throws(StoreError) -> WriteReceipt in
-            try self.apply(batch, envelopes, tagKeys, t)
+            try self.apply(batch, prepared, t)
         }
     }
 
-    private func apply(_ batch: WriteBatch, _ envelopes: [DataItem], _ tagKeys: [[[UInt8]]],
-                       _ t: Transaction) throws(StoreError) -> WriteReceipt {
+    /// A parsed item with its owner and tag index keys.
+    private struct PreparedItem { let item: DataItem; let ownerKey: [UInt8]; let tagKeys: [[UInt8]] }
+
+    /// Batches from this many items are parsed and hashed on every core.
+    static let parallelPrepareItemCountMin = 1024
+
+    /// Parses and checks every item and computes its index keys, before the writer lock: parsing, the id and the
+    /// SHA-256 of owner and tags are the costly part of an ingest. Large batches use every core; the error reported
+    /// is the first bad item's, as with one thread.
+    private func prepare(_ batch: WriteBatch) throws(StoreError) -> [PreparedItem] {
+        let n = batch.items.count
+        let threads = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        guard n >= Self.parallelPrepareItemCountMin, threads > 1 else { return try validateItems(batch).map(Self.prepared) }
+        guard n <= StoreLimits.batchItemCountMax else {
+            throw .limitExceeded("batch of \(n) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
+        }
+        let out = UnsafeMutableBufferPointer<Result<PreparedItem, StoreError>?>.allocate(capacity: n)
+        out.initialize(repeating: nil)
+        defer { _ = out.deinitialize(); out.deallocate() }
+        let items = batch.items
+        DispatchQueue.concurrentPerform(iterations: threads) { part in
+            for i in part * n / threads ..< (part + 1) * n / threads {
+                out[i] = Result { () throws(StoreError) -> PreparedItem in
+                    let item = try parseItem(items[i].bytes)
+                    if let claimed = items[i].expectedID, claimed != item.id {
+                        throw .idMismatch("claimed \(claimed), bytes hash to \(item.id)")
+                    }
+                    return Self.prepared(item)
+                }
+            }
+        }
+        var result: [PreparedItem] = []
+        result.reserveCapacity(n)
+        for r in out { result.append(try r!.get()) }
+        var rest = batch
+        rest.items = []
+        _ = try validateItems(rest)   // the key-value limits, checked after the items as with one thread
+        return result
+    }
+
+    private static func prepared(_ e: DataItem) -> PreparedItem {
+        var keys: [[UInt8]] = []  // a repeated (name, value) indexes once; tags are few, a scan beats hashing
+        for t in e.tags { let k = IndexKey.tag(name: t.name, value: t.value); if !keys.contains(k) { keys.append(k) } }
+        return PreparedItem(item: e, ownerKey: e.ownerAddress.bytes, tagKeys: keys)
+    }
+
+    private func apply(_ batch: WriteBatch, _ prepared: [PreparedItem], _ t: Transaction) throws(StoreError) -> WriteReceipt {
         try lmdb { () throws -> WriteReceipt in
-            var next = try t.get(meta, Keys.nextSequence).map { SequenceKey.value($0) } ?? 1
+            let first = try t.get(meta, Keys.nextSequence).map { SequenceKey.value($0) } ?? 1
+            var next = first
             var bytesTotal = try t.get(meta, Keys.itemBytes).map { SequenceKey.value($0) } ?? 0
             var outcomes: [ItemWriteOutcome] = []
-            outcomes.reserveCapacity(envelopes.count)
-            for (i, env) in envelopes.enumerated() {
+            outcomes.reserveCapacity(prepared.count)
+            var storedIDs: [ID32] = [], storedRaws: [[UInt8]] = []
+            storedIDs.reserveCapacity(prepared.count); storedRaws.reserveCapacity(prepared.count)
+            for (i, p) in prepared.enumerated() {
+                let env = p.item
                 let raw = batch.items[i].bytes
-                let idKey = env.id.bytes
-                let seqKey = SequenceKey.bytes(next)
-                if try t.put(items, idKey, seqKey, flags: MDB_NOOVERWRITE) != nil {
-                    outcomes.append(.alreadyStored(env.id)); continue
+                let exists = try claim(t, env.id.raw, next, batchFirst: first, batchIDs: storedIDs)
+                if exists { outcomes.append(.alreadyStored(env.id)); continue }
+                // Sequences only grow, so every index entry is the last duplicate of its key: MDB_APPENDDUP fills the
+                // duplicate pages completely instead of splitting them in half.
+                try withSequenceVal(next) { (seq: inout MDB_val) throws(LMDBError) in
+                    try t.appendDuplicate(owner, p.ownerKey, &seq)
+                    if let target = env.target {
+                        try withIDVal(target) { (k: inout MDB_val) throws(LMDBError) in try t.appendDuplicate(self.target, &k, &seq) }
+                    }
+                    for k in p.tagKeys { try t.appendDuplicate(tag, k, &seq) }
                 }
-                // The body goes to the end of the append-only `body` table: pages filled once, written once.
-                let slot = try t.reserve(sequence, seqKey, count: 32 + raw.count, flags: MDB_APPEND)
-                idKey.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 32) }
-                raw.withUnsafeBytes { (slot.baseAddress! + 32).copyMemory(from: $0.baseAddress!, byteCount: raw.count) }
-                try t.put(owner, env.ownerAddress.bytes, seqKey)
-                if let target = env.target { try t.put(self.target, target.bytes, seqKey) }
-                for k in tagKeys[i] { try t.put(tag, k, seqKey) }
+                storedIDs.append(env.id.raw); storedRaws.append(raw)
                 next += 1
                 bytesTotal += UInt64(raw.count)
                 outcomes.append(.stored(env.id))
             }
+            try writeSegments(t, first: first, ids: storedIDs, raws: storedRaws)
             try t.put(meta, Keys.nextSequence, SequenceKey.bytes(next))
             try t.put(meta, Keys.itemBytes, SequenceKey.bytes(bytesTotal))
             for e in batch.assignments {
@@ -257,6 +303,80 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 }
             }
             return WriteReceipt(items: outcomes)
+        }
+    }
+
+    /// Records `seq` for `id` in `ids` unless the id is already stored; true when it was (nothing written then).
+    /// The common case is one descent: a new 8-byte prefix (MDB_NOOVERWRITE). A known prefix means the same item
+    /// or, rarely, another id sharing the prefix: each sequence under it is checked against its full id, read from
+    /// the body segments (earlier transactions) or from this batch's ids (sequences from `batchFirst`).
+    private func claim(_ t: Transaction, _ id: ID32, _ seq: UInt64, batchFirst: UInt64, batchIDs: [ID32]) throws(LMDBError) -> Bool {
+        var prefix = id.a.bigEndian, seqBE = seq.bigEndian
+        return try withUnsafeMutableBytes(of: &prefix) { (p) throws(LMDBError) -> Bool in
+            try withUnsafeMutableBytes(of: &seqBE) { (s) throws(LMDBError) -> Bool in
+                var k = MDB_val(mv_size: 8, mv_data: p.baseAddress), v = MDB_val(mv_size: 8, mv_data: s.baseAddress)
+                let rc = mdb_put(t.handle, items.raw, &k, &v, UInt32(MDB_NOOVERWRITE))
+                if rc == 0 { return false }
+                guard rc == MDB_KEYEXIST else { throw LMDBError(code: rc) }
+                if try sequence(of: id, t, batchFirst: batchFirst, batchIDs: batchIDs) != nil { return true }
+                // Another id with the same prefix: add this sequence as the prefix's last duplicate.
+                k = MDB_val(mv_size: 8, mv_data: p.baseAddress); v = MDB_val(mv_size: 8, mv_data: s.baseAddress)
+                try lmdbCheck(mdb_put(t.handle, items.raw, &k, &v, UInt32(MDB_APPENDDUP)))
+                return false
+            }
+        }
+    }
+
+    /// The sequence of item `id`, or nil: the sequences under its 8-byte prefix in `ids`, each confirmed by the id
+    /// stored with its body. In a write transaction, sequences from `batchFirst` are this batch's (`batchIDs`), not
+    /// yet in a segment.
+    func sequence(of id: ID32, _ t: Transaction, batchFirst: UInt64 = .max, batchIDs: [ID32] = []) throws(LMDBError) -> UInt64? {
+        var segments = try SegmentReader(t, sequence); defer { segments.close() }
+        return try sequence(of: id, t, &segments, batchFirst: batchFirst, batchIDs: batchIDs)
+    }
+
+    func sequence(of id: ID32, _ t: Transaction, _ segments: inout SegmentReader, batchFirst: UInt64 = .max,
+                  batchIDs: [ID32] = []) throws(LMDBError) -> UInt64? {
+        func matches(_ seq: UInt64, _ segments: inout SegmentReader) throws(LMDBError) -> Bool {
+            if seq >= batchFirst {
+                guard seq - batchFirst < UInt64(batchIDs.count) else { throw LMDBError(code: MDB_CORRUPTED) }
+                return batchIDs[Int(seq - batchFirst)] == id
+            }
+            guard let entry = try segments.entry(seq) else { throw LMDBError(code: MDB_CORRUPTED) }  // index names a missing body
+            return entry.count >= 32 && entry.bigEndian64(at: 0) == id.a && entry.bigEndian64(at: 8) == id.b
+                && entry.bigEndian64(at: 16) == id.c && entry.bigEndian64(at: 24) == id.d
+        }
+        var prefix = id.a.bigEndian
+        return try withUnsafeMutableBytes(of: &prefix) { (p) throws(LMDBError) -> UInt64? in
+            var k = MDB_val(mv_size: 8, mv_data: p.baseAddress)
+            guard let first = try t.get(items, raw: &k) else { return nil }
+            guard first.count == 8 else { throw LMDBError(code: MDB_CORRUPTED) }
+            if try matches(first.bigEndian64(at: 0), &segments) { return first.bigEndian64(at: 0) }
+            // Rare: ids sharing the prefix. Walk the prefix's other sequences.
+            let c = try t.cursor(items); defer { c.close() }
+            k = MDB_val(mv_size: 8, mv_data: p.baseAddress)
+            var at = try c.get(MDB_SET, raw: &k)
+            if at != nil { at = try c.get(MDB_NEXT_DUP) }
+            while let (_, v) = at {
+                guard v.count == 8 else { throw LMDBError(code: MDB_CORRUPTED) }
+                if try matches(v.bigEndian64(at: 0), &segments) { return v.bigEndian64(at: 0) }
+                at = try c.get(MDB_NEXT_DUP)
+            }
+            return nil
+        }
+    }
+
+    /// Appends the bodies of the items stored by this transaction (sequences `first...`) as segments of at most
+    /// `BodySegment.segmentBytesMax` bytes: MDB_APPEND with MDB_RESERVE, each filled in place before the next write.
+    private func writeSegments(_ t: Transaction, first: UInt64, ids: [ID32], raws: [[UInt8]]) throws(LMDBError) {
+        var lo = 0
+        while lo < ids.count {
+            var hi = lo + 1, bytes = 32 + raws[lo].count
+            while hi < ids.count, bytes + 32 + raws[hi].count <= BodySegment.segmentBytesMax { bytes += 32 + raws[hi].count; hi += 1 }
+            let size = BodySegment.size(count: hi - lo, entryBytes: bytes)
+            let slot = try t.reserve(sequence, SequenceKey.bytes(first + UInt64(lo)), count: size, flags: MDB_APPEND)
+            BodySegment.fill(slot, ids: Array(ids[lo..<hi]), raws: Array(raws[lo..<hi]))
+            lo = hi
         }
     }
 
@@ -334,9 +454,11 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     }
 
     public func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]? {
-        let key = id.bytes
-        return try read { (t: Transaction) throws(StoreError) in
-            try lmdb { () throws(LMDBError) in try body(t, key) }
+        try read { (t: Transaction) throws(StoreError) in
+            try lmdb { () throws(LMDBError) in
+                var segments = try SegmentReader(t, sequence); defer { segments.close() }
+                return try body(t, &segments, id.raw)
+            }
         }
     }
 
@@ -345,22 +467,29 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         return try parseItem(bytes)
     }
 
-    /// The raw bytes of item `idKey`: its sequence from `items`, then its body (id ‖ bytes) from `body`.
-    private func body(_ t: Transaction, _ idKey: [UInt8]) throws(LMDBError) -> [UInt8]? {
-        guard let seq = try t.get(items, idKey) else { return nil }
-        guard let b = try t.get(sequence, Array(seq)), b.count >= 32 else { throw LMDBError(code: MDB_CORRUPTED) }
-        return Array(b[32...])
+    /// The raw bytes of item `id`: its sequence from `ids`, then its entry (id | bytes) in its `body` segment.
+    private func body(_ t: Transaction, _ segments: inout SegmentReader, _ id: ID32) throws(LMDBError) -> [UInt8]? {
+        guard let seq = try sequence(of: id, t, &segments), let entry = try segments.entry(seq) else { return nil }
+        return [UInt8](unsafeUninitializedCapacity: entry.count - 32) { out, n in
+            out.baseAddress!.initialize(from: entry.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32, count: entry.count - 32)
+            n = entry.count - 32
+        }
     }
 
     public func hasItem(_ id: MessageID) throws(StoreError) -> Bool {
-        let key = id.bytes
-        return try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try t.get(items, key) != nil } }
+        try read { (t: Transaction) throws(StoreError) in try lmdb { () throws(LMDBError) in try sequence(of: id.raw, t) != nil } }
     }
 
     /// Reads many items in one snapshot (one read transaction): cheaper per item than `itemBytes`.
     public func itemBytes(_ ids: [MessageID]) throws(StoreError) -> [[UInt8]?] {
         try read { (t: Transaction) throws(StoreError) in
-            try lmdb { () throws(LMDBError) in try ids.map { (id) throws(LMDBError) in try body(t, id.bytes) } }
+            try lmdb { () throws(LMDBError) in
+                var segments = try SegmentReader(t, sequence); defer { segments.close() }
+                var out: [[UInt8]?] = []
+                out.reserveCapacity(ids.count)
+                for id in ids { out.append(try body(t, &segments, id.raw)) }
+                return out
+            }
         }
     }
 
@@ -439,6 +568,17 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 s.mapBytesSize = info.me_mapsize
                 s.formatVersion = try t.get(meta, Keys.formatVersion).map { UInt32(SequenceKey.value($0)) } ?? 0
                 return s
+            }
+        }
+    }
+
+    /// Per table: B-tree depth, branch, leaf and overflow pages, entries (mdb_stat). For benchmarks and diagnosis.
+    package func tableStatistics() throws(StoreError) -> [(table: String, depth: Int, branchPages: Int, leafPages: Int, overflowPages: Int, entries: Int)] {
+        try read { (t: Transaction) throws(StoreError) in
+            tables.sorted { $0.key < $1.key }.map { (name, dbi) in
+                var s = MDB_stat()
+                _ = mdb_stat(t.handle, dbi.raw, &s)
+                return (name, Int(s.ms_depth), Int(s.ms_branch_pages), Int(s.ms_leaf_pages), Int(s.ms_overflow_pages), Int(s.ms_entries))
             }
         }
     }

@@ -8,7 +8,7 @@ import CLMDB
 /// matching items' sequence numbers in order. The filter with the fewest entries (mdb_cursor_count, O(log n) per key)
 /// drives: its lists are merged in sequence order (a k-way merge over the ORed values), and each candidate is checked
 /// against the other filters with MDB_GET_BOTH lookups. Paging resumes strictly past the cursor's sequence, so pages
-/// are stable while items are added (new items land at the newest end). With no filter, the `body` table (keyed by sequence) drives;
+/// are stable while items are added (new items land at the newest end). With no filter, the sequences themselves drive (dense: 1...last);
 /// with `ids`, the ids' own sequences do. The cost of a first page is O(page x filters x log n) when filters are
 /// correlated; anti-correlated filters can scan the whole driving list (documented in docs/STORE.md).
 struct QueryPlan {
@@ -30,6 +30,8 @@ struct QueryPlan {
         var edges: [TransactionPage.Edge] = []
         var checks: [(Cursor, Filter)] = []
         defer { for (c, _) in checks { c.close() } }
+        var segments = try SegmentReader(txn, store.sequenceDBI)
+        defer { segments.close() }
 
         /// Adds `seq` when it passes the checks; returns false once the page is full (one extra proves a next page).
         func offer(_ seq: UInt64, _ id: [UInt8]? = nil) throws -> Bool {
@@ -40,7 +42,7 @@ struct QueryPlan {
                 if !hit { return true }
             }
             if edges.count == query.first { return false }
-            let idBytes = try id ?? txn.get(store.sequenceDBI, seqBytes).map { Array($0.prefix(32)) }
+            let idBytes = try id ?? segments.entry(seq).map { Array($0.prefix(32)) }
             guard let idBytes, let mid = MessageID(bytes: idBytes) else {
                 throw LMDBError(code: MDB_CORRUPTED)  // an index names a sequence the body table lacks
             }
@@ -52,7 +54,7 @@ struct QueryPlan {
             for f in filters { checks.append((try txn.cursor(f.dbi), f)) }
             var found: [(UInt64, [UInt8])] = []
             for id in Set(query.ids) {
-                if let v = try txn.get(store.itemsDBI, id.bytes) { found.append((SequenceKey.value(v[0..<8]), id.bytes)) }
+                if let seq = try store.sequence(of: id.raw, txn, &segments) { found.append((seq, id.bytes)) }
             }
             found = found.filter { after == nil || (newest ? $0.0 < after! : $0.0 > after!) }
             found.sort { newest ? $0.0 > $1.0 : $0.0 < $1.0 }
@@ -61,18 +63,14 @@ struct QueryPlan {
         }
 
         if filters.isEmpty {
-            let c = try txn.cursor(store.sequenceDBI); defer { c.close() }
-            var at: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
-            if newest {
-                if let after { at = try c.get(MDB_SET_RANGE, key: SequenceKey.bytes(after)) != nil ? c.get(MDB_PREV) : c.get(MDB_LAST) }
-                else { at = try c.get(MDB_LAST) }
-            } else {
-                at = try after.map { try c.get(MDB_SET_RANGE, key: SequenceKey.bytes($0 &+ 1)) } ?? c.get(MDB_FIRST)
-                if after == .max { at = nil }
-            }
-            while let (k, v) = at {
-                if try !offer(SequenceKey.value(k), Array(v.prefix(32))) { return TransactionPage(edges: edges, hasNextPage: true) }
-                at = try c.get(newest ? MDB_PREV : MDB_NEXT)
+            // Sequences are dense (1...last, nothing is deleted): walk them, reading ids from the segments.
+            let last = try segments.lastSequence()
+            var seq: UInt64
+            if newest { seq = after.map { $0 == 0 ? 0 : min($0 - 1, last) } ?? last } else { seq = after.map { $0 == .max ? .max : $0 + 1 } ?? 1 }
+            while seq >= 1, seq <= last {
+                guard let entry = try segments.entry(seq) else { throw LMDBError(code: MDB_CORRUPTED) }
+                if try !offer(seq, Array(entry.prefix(32))) { return TransactionPage(edges: edges, hasNextPage: true) }
+                seq = newest ? seq - 1 : seq + 1
             }
             return TransactionPage(edges: edges, hasNextPage: false)
         }

@@ -68,21 +68,34 @@ func runBenchmark(_ args: [String]) {
     // 2. Durable ingest of verified items.
     do {
         let store = try LMDBContentStore(directory: dir + "/main")
+        let written0 = writtenBytes(), cpu0 = cpuSeconds()
+        var lastQuarter: (items: Int, bytes: Int, seconds: Double)?
         t = now()
         for start in stride(from: 0, to: itemCount, by: batch) {
+            if lastQuarter == nil && start >= itemCount * 3 / 4 { lastQuarter = (start, writtenBytes(), now()) }
             let chunk = items[start..<min(start + batch, itemCount)]
             try store.write(WriteBatch(items: chunk.map { ItemWrite(bytes: $0) }))
         }
         let s = now() - t
-        print("durable ingest (verified items, \(batch) per synced transaction): \(rate(itemCount, s)) items/s (\(itemCount) items in \(String(format: "%.1f", s)) s)")
+        let written = writtenBytes() - written0, cpu = cpuSeconds() - cpu0
+        if let q = lastQuarter, itemCount > q.items {
+            let n = itemCount - q.items
+            print(String(format: "  last quarter (%d items): %.0f items/s, %d bytes written per item", n, Double(n) / (now() - q.seconds - 0), (writtenBytes() - q.bytes) / n))
+        }
+        for s in try store.tableStatistics() where s.entries > 0 {
+            print("  table \(s.table): \(s.entries) entries, depth \(s.depth), \(s.branchPages) branch + \(s.leafPages) leaf + \(s.overflowPages) overflow pages")
+        }
+        print("durable ingest (verified items, \(batch) per synced transaction): \(rate(itemCount, s)) items/s (\(itemCount) items in \(String(format: "%.1f", s)) s; \(written >> 20) MiB written to storage = \(written / max(itemCount, 1)) bytes per item; \(String(format: "%.1f", cpu * 1e6 / Double(itemCount))) µs of CPU per item, all threads)")
 
         // 4. Random gets, one thread.
         var rng = SplitMix64(seed: 9)
         var bytes = 0
+        let getCPU0 = cpuSeconds()
         t = now()
         for _ in 0..<getCount { bytes &+= try store.itemBytes(ids[Int(rng.next() % UInt64(itemCount))])!.count }
         let g = now() - t
-        print("random get by id (one thread, one read transaction per get): \(rate(getCount, g)) gets/s (\(bytes / getCount) bytes each)")
+        let getCPU = cpuSeconds() - getCPU0
+        print("random get by id (one thread, one read transaction per get): \(rate(getCount, g)) gets/s (\(bytes / getCount) bytes each; \(String(format: "%.2f", getCPU * 1e6 / Double(getCount))) µs of CPU per get = \(rate(getCount, getCPU)) gets per CPU-second)")
 
         // 5. Tag queries, first page of 100.
         var times: [Double] = []
@@ -136,6 +149,22 @@ func runBenchmark(_ args: [String]) {
         print(String(format: "durable ingest with verification on both cores: %.0f items/s = %.0f%% of raw two-thread verify (%d items, %d failures)", r, 100 * r / raw2, n, failures.count))
         store.close()
     } catch { print("error: \(error)"); exit(1) }
+}
+
+/// CPU seconds (user + system) this process used so far, all threads: unlike wall time, not diluted by other load.
+func cpuSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Bytes this process caused to be written to storage so far (Linux /proc/self/io write_bytes; 0 elsewhere).
+func writtenBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix("write_bytes:") {
+        return Int(line.dropFirst("write_bytes:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+    return 0
 }
 
 final class Failures: @unchecked Sendable {

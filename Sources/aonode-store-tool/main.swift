@@ -6,6 +6,7 @@ import Foundation
 // aonode-store-tool: helpers for the store's own tests and benchmarks (not a user command).
 //   crash-writer DIR SEED   writes signed items in batches forever, printing "durable <batch> <id>..." after each
 //                           batch's transaction committed; the crash test SIGKILLs it and checks the store.
+//   check DIR [--migrate]   reads every item back through the unfiltered query and verifies it
 //   bench [options]         the store benchmark (scripts/bench/store runs it in a release build).
 
 /// Items per crash-writer batch (CrashTests.batchItemCount must match). A static, not a top-level `let`: top-level
@@ -27,10 +28,34 @@ case "stats":
         print(try store.transactions(TransactionQuery(first: 3)).ids)
         print(try store.value(namespace: "crash", key: Array("batches".utf8)) ?? [])
     } catch { print("error \(error)") }
+case "check":
+    // check DIR [--migrate]: opens the store (migrating an older format when asked), pages through every item with
+    // the unfiltered query and checks that each reads back, hashes to its id and verifies.
+    guard arguments.count >= 2 else { print("usage: aonode-store-tool check DIR [--migrate]"); exit(2) }
+    do {
+        var options = LMDBStoreOptions()
+        options.migrateOlderFormat = arguments.contains("--migrate")
+        let store = try LMDBContentStore(directory: arguments[1], options: options)
+        var query = TransactionQuery(first: 100), count = 0, bad = 0
+        while true {
+            let page = try store.transactions(query)
+            for id in page.ids {
+                count += 1
+                if let item = try store.item(id), item.id == id, item.isSignatureValid { continue }
+                bad += 1
+            }
+            guard page.hasNextPage, let last = page.edges.last else { break }
+            query.after = last.cursor
+        }
+        let stats = try store.statistics()
+        print("format \(stats.formatVersion): \(count) items paged (statistics: \(stats.itemCount)), \(bad) bad")
+        store.close()
+        exit(bad == 0 && count == stats.itemCount ? 0 : 1)
+    } catch { print("error \(error)"); exit(1) }
 case "bench":
     runBenchmark(Array(arguments.dropFirst()))
 default:
-    FileHandle.standardError.write("usage: aonode-store-tool crash-writer DIR SEED | bench [--items N] [--dir DIR]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: aonode-store-tool crash-writer DIR SEED | check DIR [--migrate] | bench [--items N] [--dir DIR]\n".data(using: .utf8)!)
     exit(2)
 }
 

@@ -87,25 +87,106 @@ struct LMDBStoreTests {
 
     @Test func newerFormatIsRefusedOlderIsMigratedExplicitly() throws {
         defer { cleanup() }
-        let item = Fixture.item(data: "v1")
-        do { let s = try LMDBContentStore(directory: dir); try s.put([item]); s.close() }  // format 1
+        let item = Fixture.item(data: "current")
+        let current = LMDBContentStore.currentFormatVersion
+        do { let s = try LMDBContentStore(directory: dir); try s.put([item]); s.close() }  // the current format
 
-        var v2 = LMDBStoreOptions()
-        v2.formatVersion = 2
-        v2.migrations = [1: StoreMigration { t throws(StoreError) in
+        var next = LMDBStoreOptions()
+        next.formatVersion = current + 1
+        next.migrations = [current: StoreMigration { t throws(StoreError) in
             try t.put(table: "kv", key: Array("test".utf8) + [0] + Array("migrated".utf8), value: [1])
         }]
-        #expect(throws: StoreError.migrationRequired("")) { try LMDBContentStore(directory: dir, options: v2) }
-        v2.migrateOlderFormat = true
+        #expect(throws: StoreError.migrationRequired("")) { try LMDBContentStore(directory: dir, options: next) }
+        next.migrateOlderFormat = true
         do {
-            let s = try LMDBContentStore(directory: dir, options: v2)
-            #expect(try s.statistics().formatVersion == 2)
+            let s = try LMDBContentStore(directory: dir, options: next)
+            #expect(try s.statistics().formatVersion == current + 1)
             #expect(try s.value(namespace: "test", key: Array("migrated".utf8)) == [1])
             #expect(try s.hasItem(item.id))
+            #expect(try s.itemBytes(item.id) == item.serialized())
             s.close()
         }
-        // Now format 2 is on disk: this build (format 1) must refuse it rather than misread it.
+        // Now a newer format is on disk: this build must refuse it rather than misread it.
         #expect(throws: StoreError.formatTooNew("")) { try LMDBContentStore(directory: dir) }
+    }
+
+    /// Format 1 kept one `body` row per item; the registered migration packs them into segments and rebuilds `ids`
+    /// from them. The format-1 rows are written raw (as the format-1 writer did; its `items` table is not reachable
+    /// through format 2's table map, and the migration drops it when present) inside the migration transaction, then
+    /// the real migration runs. A real format-1 store is checked with `aonode-store-tool check DIR --migrate`.
+    @Test func format1BodiesAreMigratedToSegments() throws {
+        defer { cleanup() }
+        // 1,100 items of ~1 KiB: the migration must cut them into two segments (1 MiB each at most).
+        let key = Fixture.key(3)
+        let items = (0..<1100).map { n in
+            Fixture.item(key: key, tags: [DataItemTag("Half", "\(n % 2)")], data: String(repeating: "\(n % 10)", count: 900) + "\(n)")
+        }
+        var v1 = LMDBStoreOptions()
+        v1.formatVersion = 1
+        do { let s = try LMDBContentStore(directory: dir, options: v1); s.close() }   // an empty format-1 store
+
+        var migrate = LMDBStoreOptions()
+        migrate.migrateOlderFormat = true
+        let realMigration = try #require(LMDBContentStore.migrations[1])
+        migrate.migrations = [1: StoreMigration { t throws(StoreError) in
+            var bytes: UInt64 = 0
+            for (i, item) in items.enumerated() {
+                let seq = SequenceKey.bytes(UInt64(i + 1)), raw = item.serialized()
+                try t.put(table: "body", key: seq, value: item.id.bytes + raw)
+                try t.put(table: "owner", key: item.ownerAddress.bytes, value: seq)
+                for tag in item.tags { try t.put(table: "tag", key: IndexKey.tag(name: tag.name, value: tag.value), value: seq) }
+                bytes += UInt64(raw.count)
+            }
+            try t.put(table: "meta", key: Array("next-sequence".utf8), value: SequenceKey.bytes(UInt64(items.count + 1)))
+            try t.put(table: "meta", key: Array("item-bytes".utf8), value: SequenceKey.bytes(bytes))
+            try realMigration.apply(t)
+        }]
+        #expect(throws: StoreError.migrationRequired("")) { try LMDBContentStore(directory: dir) }
+        let store = try LMDBContentStore(directory: dir, options: migrate); defer { store.close() }
+        #expect(try store.statistics().formatVersion == 2)
+        #expect(try store.statistics().itemCount == items.count)
+        for item in items { #expect(try store.itemBytes(item.id) == item.serialized()) }
+        #expect(try store.itemBytes(items.map(\.id)) == items.map { $0.serialized() })
+        // The unfiltered query walks the sequences through both segments, in both orders.
+        #expect(try allPages(store, TransactionQuery(first: 100, order: .oldestFirst)) == items.map(\.id))
+        #expect(try allPages(store, TransactionQuery(first: 100)) == items.map(\.id).reversed())
+        #expect(try allPages(store, TransactionQuery(tags: [TagFilter("Half", ["1"])], first: 100, order: .oldestFirst))
+                == items.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.id))
+        // Writing continues after the migrated items.
+        let late = Fixture.item(key: key, data: "after migration")
+        try store.put([late])
+        #expect(try store.transactions(TransactionQuery(first: 2)).ids == [late.id, items.last!.id])
+    }
+
+    /// A batch larger than one segment, an item larger than a segment, and single puts all read back, and the
+    /// unfiltered query pages across segment boundaries in both orders.
+    @Test func bodiesSpanningSegmentsReadBack() throws {
+        defer { cleanup() }
+        let key = Fixture.key(4)
+        let big = Fixture.item(key: key, data: String(repeating: "b", count: 1_200_000))
+        let batch = (0..<1500).map { Fixture.item(key: key, data: String(repeating: "\($0 % 7)", count: 1000) + "\($0)") }
+        let singles = (0..<5).map { Fixture.item(key: key, data: "single \($0)") }
+        let all = batch + [big] + singles
+        let store = try LMDBContentStore(directory: dir); defer { store.close() }
+        try store.put(Array(batch[0..<700]) + [big] + Array(batch[700...]))
+        for s in singles { try store.put([s]) }
+        let order = Array(batch[0..<700]) + [big] + Array(batch[700...]) + singles
+        #expect(Set(all.map(\.id)) == Set(order.map(\.id)))
+        for item in order { #expect(try store.itemBytes(item.id) == item.serialized()) }
+        #expect(try store.itemBytes(order.reversed().map(\.id)) == order.reversed().map { $0.serialized() })
+        #expect(try allPages(store, TransactionQuery(first: 100, order: .oldestFirst)) == order.map(\.id))
+        #expect(try allPages(store, TransactionQuery(first: 100)) == order.map(\.id).reversed())
+        #expect(try store.statistics().itemBytes == order.reduce(0) { $0 + $1.serialized().count })
+    }
+
+    func allPages(_ store: LMDBContentStore, _ query: TransactionQuery) throws -> [MessageID] {
+        var out: [MessageID] = [], q = query
+        while true {
+            let page = try store.transactions(q)
+            out += page.ids
+            guard page.hasNextPage, let last = page.edges.last else { return out }
+            q.after = last.cursor
+        }
     }
 
     @Test func garbageDataFileIsCorrupt() throws {
