@@ -105,6 +105,10 @@ let package = Package(
         .executableTarget(name: "transport-bench", dependencies: ["AOTransportUV", "AOTransport", "AOCore",
                                                                   .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/TransportBench", swiftSettings: settings),
+        // Scheduling benchmark on real nodes (scripts/bench/sched-node): drives three `aonode` child processes.
+        .executableTarget(name: "sched-node-bench", dependencies: ["AONode", "AOCore", "AOScheduling", "AOHTTP",
+                                                                   .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                          path: "Benchmarks/SchedNodeBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],

@@ -123,6 +123,9 @@ public final class Node: @unchecked Sendable {
         settings.host = config.http.host
         settings.port = Int(config.http.port)
         settings.submitBodyBytesMax = config.itemBytesMax
+        // Benchmarks drive thousands of submissions per second from one address; the per-client limit is for
+        // public nodes. AONODE_SUBMIT_RATE_LIMIT=off turns it off (scripts/bench/sched-node).
+        if ProcessInfo.processInfo.environment["AONODE_SUBMIT_RATE_LIMIT"] == "off" { settings.submitRateLimit = nil }
         let server = AOHTTPServer(queries: apiBox, settings: settings, logger: logger.with(label: "http"))
         let task = Task {
             do { try await server.run(onListening: { port in await httpPort.set(port) }) } catch {

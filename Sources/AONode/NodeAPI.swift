@@ -88,7 +88,9 @@ public final class NodeAPI: NodeQueries, @unchecked Sendable {
             if let process, a.process != process { return nil }
             return try entry(process: a.process, slot: a.nonce)
         }
-        // A message id (or a process id: its own entry at slot 0)?
+        // A process id is a schedule page, not an entry (the API then asks `assignments`).
+        if try await isKnownProcess(ProcessID(raw: id)) { return nil }
+        // A message id?
         if let slot = try slotOf(message: MessageID(raw: id), process: process) {
             return try entry(process: slot.process, slot: slot.slot)
         }
@@ -99,9 +101,6 @@ public final class NodeAPI: NodeQueries, @unchecked Sendable {
     func slotOf(message: MessageID, process: ProcessID?) throws -> (process: ProcessID, slot: UInt64)? {
         if let p = process, p.raw == message.raw {
             return try store.assignment(process: p, slot: 0) != nil ? (p, 0) : nil
-        }
-        if process == nil, (try? store.assignment(process: ProcessID(message), slot: 0)) != nil {
-            return (ProcessID(message), 0)
         }
         var tags = [TagFilter("Type", ["Assignment"]), TagFilter("Message", [message.base64URL])]
         if let p = process { tags.append(TagFilter("Process", [p.base64URL])) }
