@@ -143,21 +143,26 @@ final class LocalCluster: @unchecked Sendable {
         lock.withLock { members[i].process = nil }
     }
 
+    /// SIGTERM to every member; one still running 15 s later gets SIGKILL.
     func stopAll() {
         for i in members.indices {
             let p = lock.withLock { members[i].process }
             guard let p, p.isRunning else { continue }
             p.terminate()
         }
+        let deadline = Date().addingTimeInterval(15)
         for i in members.indices {
-            let p = lock.withLock { members[i].process }
-            p?.waitUntilExit()
+            guard let p = lock.withLock({ members[i].process }) else { continue }
+            while p.isRunning && Date() < deadline { usleep(50_000) }
+            if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
         }
     }
 
     func shutdown(keepFiles: Bool = false) async {
-        stopAll()
+        // The client first: its idle keep-alive connections would hold up the nodes' graceful HTTP shutdown.
         try? await client.shutdown()
+        stopAll()
         if !keepFiles { try? FileManager.default.removeItem(atPath: root) }
     }
 

@@ -141,13 +141,14 @@ struct SchedulerFailoverTests {
 
         // Equivocation by gossip: two different assignments for slot 1, one signer (an admitted key), one term, posted
         // to node 0; nodes 1 and 2 receive them by gossip, detect and count them, and keep their logs.
-        let forger = AssignmentSigner(key: cluster.members[0].key, admittedKeys: [])
         for n in 0..<2 {
             let other = try client.message(to: p, sequence: -1 - n)
             let fields = AssignmentFields(process: p, slot: 1, message: other.id,
                                           hashChain: HashChain.first(process: p), blockHeight: 1_000_000,
                                           timestampMs: 1, term: 999_999)
-            let item = try #require(AssignmentSigner.dataItem(forger.seal(fields), owner: cluster.members[0].key.publicKey))
+            // Signed as AssignmentSigner.seal does: the Assignment tags in AO's order, node 0's key.
+            let item = try DataItem.create(signer: cluster.members[0].key,
+                                           tags: fields.assignmentTags.map { DataItemTag($0.name, $0.value) })
             #expect(try await cluster.post(0, item) == 202)
         }
         try await waitUntil(seconds: 20, "nodes 1 and 2 count the equivocation and the conflict") {
