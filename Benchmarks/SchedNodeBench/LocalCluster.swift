@@ -45,6 +45,13 @@ final class LocalCluster: @unchecked Sendable {
         if let path = ProcessInfo.processInfo.environment["AONODE_BINARY"], FileManager.default.isExecutableFile(atPath: path) {
             return path
         }
+        // Next to the running executable (the test bundle and the benchmark live beside `aonode`), then the
+        // working directory's build (`swift test` runs in the package root), then the source tree's.
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aonode").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        for config in ["release", "debug"] where FileManager.default.isExecutableFile(atPath: ".build/\(config)/aonode") {
+            return FileManager.default.currentDirectoryPath + "/.build/\(config)/aonode"
+        }
         var dir = URL(fileURLWithPath: file).deletingLastPathComponent()
         while dir.path != "/" {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { break }
