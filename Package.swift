@@ -114,6 +114,10 @@ let package = Package(
         .executableTarget(name: "gossip-nodes-bench", dependencies: ["AOCore",
                                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                           path: "Benchmarks/GossipNodesBench", swiftSettings: settings),
+        // Scheduling benchmark on real nodes (scripts/bench/sched-node): drives three `aonode` child processes.
+        .executableTarget(name: "sched-node-bench", dependencies: ["AONode", "AOCore", "AOScheduling", "AOHTTP",
+                                                                   .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                          path: "Benchmarks/SchedNodeBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
                     resources: [.copy("testdata")], swiftSettings: settings),
         .testTarget(name: "AOSchedulingTests", dependencies: ["AOScheduling", "AOCore"],

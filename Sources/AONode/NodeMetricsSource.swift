@@ -33,6 +33,8 @@ final class NodeMetricsSource: @unchecked Sendable {
         metric("aonode_slots_committed_total", "counter", "Assignments committed by groups this node is in.", c.slotsCommitted)
         metric("aonode_leader_changes_total", "counter", "Leader changes seen in this node's groups.", c.leaderChanges)
         metric("aonode_equivocations_total", "counter", "Equivocation proofs detected.", c.equivocations)
+        metric("aonode_conflicting_assignments_total", "counter", "Gossiped assignments that differ from the logged one for a slot.",
+               c.conflictingAssignments)
         metric("aonode_scheduling_envelopes_refused_total", "counter", "Undecodable scheduling envelopes.", s.envelopesRefused)
         metric("aonode_bad_frames_total", "counter", "Undecodable peer frames.", c.badFrames)
         metric("aonode_store_errors_total", "counter", "Store writes that failed.", c.storeErrors)

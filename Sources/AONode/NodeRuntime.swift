@@ -87,6 +87,8 @@ public actor NodeRuntime {
     var heldAssignments: [ProcessID: [UInt64: DataItem]] = [:]
     /// Leader seen at the last flush, per group (to notice leadership changes).
     var lastLeader: [ProcessID: NodeID] = [:]
+    /// Equivocation detector over assignments received by gossip (the host's own detector sees Raft appends).
+    var gossipDetector = EquivocationDetector()
     var flushScheduled = false
     var announcementSequence: UInt64 = 0
     public private(set) var counters = NodeCounters()
@@ -539,10 +541,39 @@ public actor NodeRuntime {
     /// An assignment from gossip: stored as an item; appended to the process log when it extends it (hash chain
     /// checked), held otherwise until the gap is filled.
     func receivedAssignment(_ item: DataItem, bytes: [UInt8]) {
+        // Assignments on the global topic are not checked by `validate` (only process topics are): check here.
+        guard admitted.contains(NodeIdentity.nodeID(publicKey: item.owner)), let a = try? AOAssignment(item) else {
+            counters.gossipRejected += 1
+            return
+        }
         storeQuietly(bytes, id: item.id)
-        guard let a = try? AOAssignment(item) else { return }
+        checkConflicts(item, a)
         heldAssignments[a.process, default: [:]][a.nonce] = item
         drainHeld(a.process)
+    }
+
+    /// Two different assignments for one (process, slot): signed by one scheduler in one term, it is an equivocation
+    /// (the detector keeps the proof); against the slot already in this node's log (committed), it is a fork. Both
+    /// are counted and logged at critical level; the log keeps what it has.
+    func checkConflicts(_ item: DataItem, _ a: AOAssignment) {
+        let signer = NodeIdentity.nodeID(publicKey: item.owner)
+        if let term = item.tag("Term").flatMap(UInt64.init), let chain = ID32(base64URL: a.hashChain) {
+            let fields = AssignmentFields(process: a.process, slot: a.nonce, message: a.message, hashChain: chain,
+                                          blockHeight: a.blockHeight, timestampMs: a.timestamp, term: term)
+            let sealed = SealedAssignment(fields: fields, signer: signer, signature: item.signature, id: item.id)
+            if let proof = gossipDetector.observe(sealed) {
+                counters.equivocations += 1
+                logger.critical("equivocation detected (gossip)", metadata: [
+                    "process": "\(a.process.base64URL)", "slot": "\(a.nonce)", "term": "\(term)",
+                    "signer": "\(signer.base64URL)", "first": "\(proof.first.id.base64URL)", "second": "\(proof.second.id.base64URL)"])
+            }
+        }
+        if let stored = try? store.assignment(process: a.process, slot: a.nonce), stored.assignmentID != item.id {
+            counters.conflictingAssignments += 1
+            logger.critical("conflicting assignment for a slot in the log", metadata: [
+                "process": "\(a.process.base64URL)", "slot": "\(a.nonce)", "signer": "\(signer.base64URL)",
+                "stored": "\(stored.assignmentID.base64URL)", "received": "\(item.id.base64URL)"])
+        }
     }
 
     func drainHeld(_ p: ProcessID) {
@@ -809,6 +840,8 @@ public struct NodeCounters: Sendable, Equatable {
     public var gossipPublished = 0, gossipDelivered = 0, gossipRejected = 0
     public var submissionsAccepted = 0, slotsCommitted = 0, leaderChanges = 0, equivocations = 0
     public var hashChainMismatches = 0
+    /// Gossiped assignments that differ from the one this node's log holds for the same slot.
+    public var conflictingAssignments = 0
 }
 
 extension NodeRuntime {
