@@ -166,10 +166,7 @@ import Testing
     }
 }
 
-struct ClusterFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
+// `ClusterFailure` is LocalCluster.swift's.
 
 /// N `aonode run` child processes on loopback with ports chosen up front (a restarted node keeps its addresses,
 /// which the network file lists).
