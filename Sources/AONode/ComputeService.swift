@@ -42,6 +42,8 @@ public final class ComputeService: @unchecked Sendable {
         var paused: String?
         /// An evaluation error that is not a process outcome (bad module, ...); cleared by the next hook call.
         var failure: String?
+        /// The last failure logged at error level: a permanent one (a broken module) is logged once, not per hook.
+        var loggedFailure: String?
         var waiters: [(slot: Int64, id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
         var cranking = false
         var crankAgain = false
@@ -183,7 +185,13 @@ public final class ComputeService: @unchecked Sendable {
                 }
                 return
             case .failed(let why):
-                logger.error("evaluation failed", metadata: ["process": "\(p.base64URL)", "error": "\(why)"])
+                // Retried when new slots arrive; a permanent failure (a broken module) is logged once, not per slot.
+                let repeated = lock.withLock { () -> Bool in
+                    defer { work[p]!.loggedFailure = why }
+                    return work[p]!.loggedFailure == why
+                }
+                logger.log(level: repeated ? .debug : .error, "evaluation failed",
+                           metadata: ["process": "\(p.base64URL)", "error": "\(why)"])
                 lock.withLock { work[p]!.failure = why; work[p]!.running = false }
                 failWaiters(p, NodeQueryError.unprocessable("Evaluation of \(p.base64URL) failed: \(why)"))
                 return
