@@ -23,7 +23,9 @@ enum ReplicationLimits {
 
 /// Why bytes on the replication channel did not decode (the sender is counted and ignored, never trusted).
 struct ReplicationWireError: Error, Equatable, CustomStringConvertible {
-    enum Kind: Equatable { case empty, unknownKind(UInt8), truncated, countTooLarge(Int), itemTooLarge(Int), trailingBytes(Int) }
+    enum Kind: Equatable {
+        case empty, unknownKind(UInt8), truncated, countTooLarge(Int), itemTooLarge(Int), trailingBytes(Int), badFlag(UInt8)
+    }
     let kind: Kind
     /// No bytes at all.
     static let empty = ReplicationWireError(kind: .empty)
@@ -35,6 +37,8 @@ struct ReplicationWireError: Error, Equatable, CustomStringConvertible {
     static func countTooLarge(_ n: Int) -> Self { .init(kind: .countTooLarge(n)) }
     /// An item length above `ReplicationLimits.itemBytesMax`.
     static func itemTooLarge(_ n: Int) -> Self { .init(kind: .itemTooLarge(n)) }
+    /// A flag byte other than 0 or 1 (one encoding per message, so a decoded message re-encodes to its bytes).
+    static func badFlag(_ b: UInt8) -> Self { .init(kind: .badFlag(b)) }
     /// Bytes left after a complete message.
     static func trailingBytes(_ n: Int) -> Self { .init(kind: .trailingBytes(n)) }
     var description: String { "replication wire: \(kind)" }
@@ -103,6 +107,7 @@ enum ReplicationMessage: Equatable, Sendable {
         case Self.kindItems:
             let request = try r.u64()
             guard let more = r.byte() else { throw .truncated }
+            guard more <= 1 else { throw .badFlag(more) }
             let n = try r.count(max: ReplicationLimits.itemsMax, unitBytes: 4)
             var items: [[UInt8]] = []
             items.reserveCapacity(n)
