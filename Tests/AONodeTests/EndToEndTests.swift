@@ -32,13 +32,13 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: Self.luaModule), "the Lua module is not built")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-e2e-\(UInt32.random(in: 0...UInt32.max))").path
         defer {
-            _ = try? E2ECLI.run(bin, ["testnet", "down", "--dir", dir + "/testnet"])
+            E2ECLI.stopTestnet(bin, dir + "/testnet")
             try? FileManager.default.removeItem(atPath: dir)
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 
         // A 3-node testnet, from the CLI.
-        let up = try E2ECLI.run(bin, ["testnet", "up", "--nodes", "3", "--dir", dir + "/testnet", "--log-level", "notice"])
+        let up = try await E2ECLI.run(bin, ["testnet", "up", "--nodes", "3", "--dir", dir + "/testnet", "--log-level", "notice"])
         try #require(up.status == 0, "testnet up failed: \(up.stderr)")
         let testnet = try E2ETestnetFile.load(dir + "/testnet/testnet.json")
         try #require(testnet.nodes.count == 3)
@@ -46,16 +46,16 @@ import Testing
 
         // A user key, the Lua module published and two processes spawned through node 1.
         let keyPath = dir + "/user.json"
-        try #require(try E2ECLI.run(bin, ["keygen", "--out", keyPath]).status == 0)
+        try #require(try await E2ECLI.run(bin, ["keygen", "--out", keyPath]).status == 0)
         // Eval (and so a dry-run Eval) runs only for the process owner: the dry-run says who is asking.
-        let owner = try #require(E2ECLI.lastID(try E2ECLI.run(bin, ["address", "--key", keyPath]).stdout))
-        let publish = try E2ECLI.run(bin, ["module", "publish", "--node", urls[0], "--key", keyPath, "--file", Self.luaModule])
+        let owner = try #require(E2ECLI.lastID(try await E2ECLI.run(bin, ["address", "--key", keyPath]).stdout))
+        let publish = try await E2ECLI.run(bin, ["module", "publish", "--node", urls[0], "--key", keyPath, "--file", Self.luaModule])
         try #require(publish.status == 0, "module publish: \(publish.stderr)")
         let moduleID = try #require(E2ECLI.lastID(publish.stdout))
-        let spawnA = try E2ECLI.run(bin, ["spawn", "--node", urls[0], "--key", keyPath, "--module", moduleID, "--tag", "Name=counter-a"])
+        let spawnA = try await E2ECLI.run(bin, ["spawn", "--node", urls[0], "--key", keyPath, "--module", moduleID, "--tag", "Name=counter-a"])
         try #require(spawnA.status == 0, "spawn: \(spawnA.stderr)")
         let a = try #require(E2ECLI.lastID(spawnA.stdout))
-        let spawnB = try E2ECLI.run(bin, ["spawn", "--node", urls[0], "--key", keyPath, "--module", moduleID, "--tag", "Name=counter-b"])
+        let spawnB = try await E2ECLI.run(bin, ["spawn", "--node", urls[0], "--key", keyPath, "--module", moduleID, "--tag", "Name=counter-b"])
         let b = try #require(E2ECLI.lastID(spawnB.stdout))
         for url in urls {
             try await E2EHTTP.waitFor("process known at \(url)") { try await E2EHTTP.get("\(url)/processes/\(a)").status == 200 }
@@ -65,7 +65,7 @@ import Testing
         // Five increments through node 2; the result of the last one read at node 3 says 5, and every node agrees.
         var last = ""
         for _ in 1...5 {
-            let send = try E2ECLI.run(bin, ["send", "--node", urls[1], "--key", keyPath, "--process", a, "--action", "Increment"])
+            let send = try await E2ECLI.run(bin, ["send", "--node", urls[1], "--key", keyPath, "--process", a, "--action", "Increment"])
             try #require(send.status == 0, "send: \(send.stderr)")
             last = try #require(E2ECLI.lastID(send.stdout))
         }
@@ -75,7 +75,7 @@ import Testing
             let r = try await E2EHTTP.result(url, process: a, message: last)
             #expect(NSDictionary(dictionary: r).isEqual(to: result3), "\(url) disagrees: \(r) vs \(result3)")
         }
-        let cliResult = try E2ECLI.run(bin, ["result", "--node", urls[2], "--process", a, "--message", last, "--wait", "30"])
+        let cliResult = try await E2ECLI.run(bin, ["result", "--node", urls[2], "--process", a, "--message", last, "--wait", "30"])
         #expect(cliResult.status == 0 && cliResult.stdout.contains("5"), "aonode result: \(cliResult.stdout) \(cliResult.stderr)")
 
         // Ping-pong across processes and nodes: A counts the Pongs B sends back (cranking both ways).
@@ -84,10 +84,10 @@ import Testing
             Handlers.add("pong", Handlers.utils.hasMatchingTag("Action", "Pong"), function(msg) Pongs = Pongs + 1 end)
             for i = 1, 3 do Send({ Target = "\(b)", Action = "Ping" }) end
             """
-        let eval = try E2ECLI.run(bin, ["send", "--node", urls[1], "--key", keyPath, "--process", a, "--action", "Eval", "--data", setup])
+        let eval = try await E2ECLI.run(bin, ["send", "--node", urls[1], "--key", keyPath, "--process", a, "--action", "Eval", "--data", setup])
         try #require(eval.status == 0, "send Eval: \(eval.stderr)")
         try await E2EHTTP.waitFor("three Pongs at A", timeout: .seconds(90), every: .milliseconds(500)) {
-            let check = try E2ECLI.run(bin, ["dry-run", "--node", urls[2], "--process", a, "--action", "Eval", "--data", "return Pongs",
+            let check = try await E2ECLI.run(bin, ["dry-run", "--node", urls[2], "--process", a, "--action", "Eval", "--data", "return Pongs",
                                              "--owner", owner])
             return check.status == 0 && check.stdout.contains("3")
         }
@@ -101,7 +101,7 @@ import Testing
         let live = (0..<3).filter { $0 != victim }
         var afterKill = ""
         for _ in 1...3 {
-            let send = try E2ECLI.run(bin, ["send", "--node", urls[live[0]], "--key", keyPath, "--process", a, "--action", "Increment"])
+            let send = try await E2ECLI.run(bin, ["send", "--node", urls[live[0]], "--key", keyPath, "--process", a, "--action", "Increment"])
             try #require(send.status == 0, "send after kill: \(send.stderr)")
             afterKill = try #require(E2ECLI.lastID(send.stdout))
         }
@@ -112,7 +112,7 @@ import Testing
 
         // Restart the killed node (testnet up restarts the stopped nodes of a partly running testnet); it catches
         // up and computes the same result.
-        let restart = try E2ECLI.run(bin, ["testnet", "up", "--dir", dir + "/testnet"])
+        let restart = try await E2ECLI.run(bin, ["testnet", "up", "--dir", dir + "/testnet"])
         try #require(restart.status == 0, "testnet up (restart): \(restart.stderr)")
         let latest = try await E2EHTTP.get("\(urls[live[0]])/processes/\(a)/scheduler").json?["last_slot"] as? Int
         try await E2EHTTP.waitFor("the restarted node catches up", timeout: .seconds(60), every: .milliseconds(250)) {
@@ -125,7 +125,7 @@ import Testing
         let ids = pages.map { $0.compactMap { (($0["node"] as? [String: Any])?["assignment"] as? [String: Any])?["id"] as? String } }
         #expect(ids[0].count == (latest ?? -2) + 1 && ids[0] == ids[1] && ids[1] == ids[2], "schedules differ: \(ids.map(\.count))")
 
-        let down = try E2ECLI.run(bin, ["testnet", "down", "--dir", dir + "/testnet"])
+        let down = try await E2ECLI.run(bin, ["testnet", "down", "--dir", dir + "/testnet"])
         #expect(down.status == 0, "testnet down: \(down.stderr)")
     }
 }
@@ -152,16 +152,46 @@ struct E2ETestnetFile: Decodable {
 enum E2ECLI {
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ bin: String, _ args: [String]) throws -> Output {
+    /// Runs the CLI to completion. Output goes to files, not pipes: `testnet up` leaves detached nodes behind, and a
+    /// pipe they inherited would never reach end-of-file. The wait sleeps (never blocks a concurrency thread).
+    static func run(_ bin: String, _ args: [String], timeoutSeconds: Double = 180) async throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
         p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-e2e-cli-\(UUID().uuidString)")
+        let outFile = base.appendingPathExtension("out"), errFile = base.appendingPathExtension("err")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outFile); try? FileManager.default.removeItem(at: errFile) }
+        p.standardOutput = try FileHandle(forWritingTo: outFile)
+        p.standardError = try FileHandle(forWritingTo: errFile)
+        p.standardInput = FileHandle.nullDevice
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        // Reaped here with waitpid: Foundation's own reaping did not notice these children's exits in the test runner.
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        var status: Int32 = 0
+        var exitStatus: Int32 = -1
+        while true {
+            let r = waitpid(p.processIdentifier, &status, WNOHANG)
+            if r == p.processIdentifier { exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f); break }
+            if r < 0 { exitStatus = p.isRunning ? -1 : p.terminationStatus; break }
+            if Date() > deadline { kill(p.processIdentifier, SIGKILL) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return Output(status: exitStatus, stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+    }
+
+    /// Cleanup: `testnet down`, output discarded, waited for (it ends within its 10 s grace).
+    static func stopTestnet(_ bin: String, _ dir: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["testnet", "down", "--dir", dir]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return }
         p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
     static func start(_ bin: String, _ args: [String], log: String) throws -> Process {
