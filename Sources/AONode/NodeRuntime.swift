@@ -91,6 +91,8 @@ public actor NodeRuntime {
     var gossipDetector = EquivocationDetector()
     var flushScheduled = false
     var announcementSequence: UInt64 = 0
+    /// The arrival sequence of the next accepted submission, stored with its pending record (restart order).
+    var nextArrival: UInt64 = 1
     public private(set) var counters = NodeCounters()
 
     /// Hooks the other services install (compute, replication). Called on the actor; must not block.
@@ -154,11 +156,16 @@ public actor NodeRuntime {
             durable.append(DurableGroup(process: p, bootstrapMembers: g.bootstrapMembers, hardState: g.hardState, log: log,
                                         applied: min(g.applied, UInt64(log.count))))
         }
-        var submissions: [(ProcessID, MessageID, OutboxKey?)] = []
+        // Pending submissions go back to the scheduler in the order they were accepted (their arrival sequence).
+        var restored: [(arrival: UInt64, process: ProcessID, message: MessageID, outboxKey: OutboxKey?)] = []
         for kv in try Self.scan(store, StateNamespace.pending) where kv.key.count == 64 {
             let p = ProcessID(bytes: kv.key[0..<32])!, m = MessageID(bytes: kv.key[32..<64])!
-            submissions.append((p, m, try DurableCodec.decodeOutboxKey(kv.value)))
+            let record = try DurableCodec.decodePending(kv.value)
+            restored.append((record.arrival, p, m, record.outboxKey))
         }
+        restored.sort { ($0.arrival, $0.process, $0.message) < ($1.arrival, $1.process, $1.message) }
+        let submissions = restored.map { ($0.process, $0.message, $0.outboxKey) }
+        self.nextArrival = (restored.last?.arrival ?? 0) + 1
         var settings = SchedulerHostSettings()
         settings.blockHeightDefault = network.blockHeight
         var r = rng
@@ -632,7 +639,8 @@ public actor NodeRuntime {
             }
             process = p
             batch.keyValues.append(.put(namespace: StateNamespace.pending, key: p.bytes + item.id.bytes,
-                                        value: DurableCodec.encode(outboxKey: outboxKey)))
+                                        value: DurableCodec.encode(pendingOutboxKey: outboxKey, arrival: nextArrival)))
+            nextArrival += 1
         }
         do { _ = try await committer.commit(batch) } catch { throw .store("\(error)") }
         let now = Self.clockMs()

@@ -45,6 +45,25 @@ public enum DurableCodec {
     }
     public static func decodeOutboxKey(_ bytes: [UInt8]) throws(SchedulingWireError) -> OutboxKey? {
         var r = WireReader(bytes)
+        return try readOutboxKey(&r)
+    }
+
+    /// A pending submission's record: its outbox key and the node's arrival sequence, so a restart forwards the
+    /// submissions in the order they were accepted. A record written before the sequence existed reads as arrival 0.
+    public static func encode(pendingOutboxKey outboxKey: OutboxKey?, arrival: UInt64) -> [UInt8] {
+        var w = WireWriter()
+        w.varint(arrival)
+        return encode(outboxKey: outboxKey) + w.bytes
+    }
+    public static func decodePending(_ bytes: [UInt8]) throws(SchedulingWireError) -> (outboxKey: OutboxKey?, arrival: UInt64) {
+        var r = WireReader(bytes)
+        let key = try readOutboxKey(&r)
+        let arrival = r.isAtEnd ? 0 : try r.varint("arrival")
+        guard r.isAtEnd else { throw .trailingBytes("pending submission") }
+        return (key, arrival)
+    }
+
+    static func readOutboxKey(_ r: inout WireReader) throws(SchedulingWireError) -> OutboxKey? {
         guard try r.bool("has outbox key") else { return nil }
         let p = ProcessID(raw: try r.id("from process"))
         guard let ref = String(validating: try r.blob("reference", max: 3072), as: UTF8.self) else {

@@ -119,8 +119,14 @@ public struct SchedulerHost: Sendable {
         var process: ProcessID; var message: MessageID
         static func < (l: Self, r: Self) -> Bool { (l.process, l.message) < (r.process, r.message) }
     }
-    struct Pending { var outboxKey: OutboxKey?; var nextAttempt: Tick; var attempts: Int }
+    /// `arrival` orders one node's submissions; `lastTarget` is where the last attempt went (this node's own id when
+    /// it appended the message as leader; nil before the first attempt).
+    struct Pending { var outboxKey: OutboxKey?; var nextAttempt: Tick; var attempts: Int; var arrival: UInt64; var lastTarget: NodeID? }
     var pending: [PendingKey: Pending] = [:]
+    /// Per process, this node's submissions in arrival order. Lazily compacted: an entry no longer in `pending`
+    /// (assigned) is dropped the next time the process's order is read.
+    var arrivalOrder: [ProcessID: [MessageID]] = [:]
+    var nextArrival: UInt64 = 0
     var leaderHint: [ProcessID: NodeID] = [:]
     /// Leader-only and volatile: who to tell when a forwarded message commits.
     var origins: [ProcessID: [MessageID: Set<NodeID>]] = [:]
@@ -175,7 +181,9 @@ public struct SchedulerHost: Sendable {
             groups[p] = SchedulerGroup(process: p, raft: RaftCore(id: nodeID, members: bootstrapMembers(of: p), settings: settings.raft, rng: &rng))
             active.insert(p); dirty.insert(p)
         }
-        for (p, m, k) in submissions { pending[PendingKey(process: p, message: m)] = Pending(outboxKey: k, nextAttempt: now, attempts: 0) }
+        // `submissions` come in the order they were accepted (the shell stores an arrival sequence), which is the
+        // order they are assigned in.
+        for (p, m, k) in submissions { addPending(PendingKey(process: p, message: m), outboxKey: k) }
     }
 
     // MARK: queries
@@ -228,8 +236,24 @@ public struct SchedulerHost: Sendable {
         let key = PendingKey(process: process, message: message)
         if pending[key] != nil { return }
         guard pending.count < SchedulingLimits.pendingSubmissionCountMax else { throw .tooManyPending }
-        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0)
+        addPending(key, outboxKey: outboxKey)
         attempt(key)
+    }
+
+    mutating func addPending(_ key: PendingKey, outboxKey: OutboxKey?) {
+        guard pending[key] == nil else { return }
+        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0, arrival: nextArrival, lastTarget: nil)
+        nextArrival += 1
+        arrivalOrder[key.process, default: []].append(key.message)
+    }
+
+    /// The still-pending submissions of `process` that arrived before `message`, oldest first; compacts the order.
+    mutating func pendingBefore(_ process: ProcessID, _ message: MessageID) -> [MessageID] {
+        guard let order = arrivalOrder[process] else { return [] }
+        let live = order.filter { pending[PendingKey(process: process, message: $0)] != nil }
+        if live.isEmpty { arrivalOrder[process] = nil } else if live.count != order.count { arrivalOrder[process] = live }
+        guard let i = live.firstIndex(of: message) else { return [] }
+        return Array(live[..<i])
     }
 
     /// MUST be invoked once per tick with the shell's tick count and wall clock (ms, used for AO's Timestamp).
@@ -257,7 +281,14 @@ public struct SchedulerHost: Sendable {
                 if reconfigure.contains(p) { reconfigureStep(p) }
             }
         }
-        let due = pending.filter { $0.value.nextAttempt <= now }.keys.sorted()
+        if now % 20 == 0 {  // drop assigned messages from the arrival orders of processes that saw no attempt since
+            for p in arrivalOrder.keys.sorted() {
+                let live = arrivalOrder[p]!.filter { pending[PendingKey(process: p, message: $0)] != nil }
+                arrivalOrder[p] = live.isEmpty ? nil : live
+            }
+        }
+        // Oldest first, so a retry round keeps each process's arrival order.
+        let due = pending.filter { $0.value.nextAttempt <= now }.sorted { $0.value.arrival < $1.value.arrival }.map(\.key)
         for k in due { attempt(k) }
     }
 
@@ -362,6 +393,11 @@ public struct SchedulerHost: Sendable {
         dirty.insert(p); active.insert(p)
     }
 
+    /// Forwards (or, on the leader, assigns) one pending submission. Per process, one node's submissions are
+    /// assigned in the order it accepted them: before `key` goes anywhere, the earlier submissions still pending
+    /// go first to the same place unless their last forward already went there (over one connection, in order).
+    /// Without this a message forwarded to a leader that just died would be retried after later messages that
+    /// reached the new leader, and be assigned after them.
     mutating func attempt(_ key: PendingKey) {
         guard var pend = pending[key] else { return }
         pend.nextAttempt = now + settings.submissionRetryTicks
@@ -370,11 +406,10 @@ public struct SchedulerHost: Sendable {
         let p = key.process
         if let g = groups[p] {
             if g.raft.role == .leader {
-                let outcome = groups[p]!.assign(message: key.message, outboxKey: pend.outboxKey, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
-                dirty.insert(p); active.insert(p)
-                if case .duplicate(let slot, true) = outcome {
-                    pending[key] = nil; out.submissionsAssigned.append((p, key.message, slot))
+                for m in pendingBefore(p, key.message) where pending[PendingKey(process: p, message: m)]?.lastTarget != nodeID {
+                    assignLocally(PendingKey(process: p, message: m))
                 }
+                assignLocally(key)
                 return
             }
             if g.raft.quiesced && g.raft.leader == nil { wakeGroup(p, leaderSuspected: false) }
@@ -384,7 +419,33 @@ public struct SchedulerHost: Sendable {
         var target: NodeID?
         if let guess, guess != nodeID, pend.attempts % 2 == 1 { target = guess }
         else if !members.isEmpty { target = members[pend.attempts % members.count] }
-        if let target { outbox[target, default: []].append(.forward(p, key.message, pend.outboxKey, origin: nodeID)) }
+        guard let target else { return }
+        for m in pendingBefore(p, key.message) {
+            let earlier = PendingKey(process: p, message: m)
+            guard let e = pending[earlier], e.lastTarget != target else { continue }
+            forward(earlier, to: target)
+        }
+        forward(key, to: target)
+    }
+
+    mutating func forward(_ key: PendingKey, to target: NodeID) {
+        guard var pend = pending[key] else { return }
+        pend.lastTarget = target
+        pending[key] = pend
+        outbox[target, default: []].append(.forward(key.process, key.message, pend.outboxKey, origin: nodeID))
+    }
+
+    /// On the leader: appends the submission to the group's log (a duplicate that is already committed is done).
+    mutating func assignLocally(_ key: PendingKey) {
+        guard let pend = pending[key] else { return }
+        let p = key.process
+        let outcome = groups[p]!.assign(message: key.message, outboxKey: pend.outboxKey, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
+        dirty.insert(p); active.insert(p)
+        switch outcome {
+        case .duplicate(let slot, true): pending[key] = nil; out.submissionsAssigned.append((p, key.message, slot))
+        case .appended, .duplicate: pending[key]!.lastTarget = nodeID
+        case .notLeader, .busy: break  // retried; not marked, so it goes ahead of later messages then
+        }
     }
 
     mutating func onForward(_ p: ProcessID, _ m: MessageID, _ k: OutboxKey?, origin: NodeID, from: NodeID) {

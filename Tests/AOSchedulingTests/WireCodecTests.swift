@@ -71,4 +71,19 @@ import Testing
         t.u8(1); t.varint(1); t.u8(77)
         #expect(throws: SchedulingWireError.badTag("")) { try HostEnvelope.decode(t.bytes, from: a, to: b) }
     }
+
+    /// A pending submission's record keeps its arrival sequence; a record from before the sequence reads as 0, and
+    /// trailing garbage is refused.
+    @Test func pendingRecordsCarryTheirArrivalAndOldRecordsStillRead() throws {
+        let key = OutboxKey(fromProcess: ProcessID(bytes: [UInt8](repeating: 3, count: 32))!, reference: "42")
+        for k in [key, nil] as [OutboxKey?] {
+            let record = DurableCodec.encode(pendingOutboxKey: k, arrival: 300)
+            let back = try DurableCodec.decodePending(record)
+            #expect(back.outboxKey == k && back.arrival == 300)
+            let old = try DurableCodec.decodePending(DurableCodec.encode(outboxKey: k))
+            #expect(old.outboxKey == k && old.arrival == 0)
+            #expect(throws: SchedulingWireError.self) { try DurableCodec.decodePending(record + [0x01]) }
+        }
+    }
 }
+

@@ -108,7 +108,9 @@ public final class SchedulingSimulation {
 
     struct Durable {
         var groups: [ProcessID: DurableGroup] = [:]
-        var submissions: [String: (ProcessID, MessageID, OutboxKey?)] = [:]
+        /// Accepted, unassigned submissions with their arrival sequence (the shell's pending records).
+        var submissions: [String: (arrival: UInt64, process: ProcessID, message: MessageID, outboxKey: OutboxKey?)] = [:]
+        var nextArrival: UInt64 = 0
         var committedTip: [ProcessID: SealedAssignment] = [:]
     }
     struct Node { var host: SchedulerHost?; var durable = Durable(); var restartAt: Tick = 0 }
@@ -202,7 +204,7 @@ public final class SchedulingSimulation {
 
     func restart(_ i: Int) {
         let d = nodes[i].durable
-        let subs = d.submissions.sorted { $0.key < $1.key }.map { $0.value }
+        let subs = d.submissions.values.sorted { $0.arrival < $1.arrival }.map { ($0.process, $0.message, $0.outboxKey) }
         nodes[i].host = SchedulerHost(
             signer: SimulatedSigner(nodeID: nodeIDs[i]), admitted: Set(nodeIDs), settings: hostSettings, now: now,
             incarnation: UInt64(report.restarts + 1),
@@ -241,7 +243,11 @@ public final class SchedulingSimulation {
             return  // refused: not acknowledged to the client
         }
         // Durable at the node, so acknowledged (202) to the client.
-        nodes[i].durable.submissions[p.base64URL + m.base64URL] = (p, m, key)
+        let id = p.base64URL + m.base64URL
+        if nodes[i].durable.submissions[id] == nil {
+            nodes[i].durable.submissions[id] = (nodes[i].durable.nextArrival, p, m, key)
+            nodes[i].durable.nextArrival += 1
+        }
         acked.append((p, m, key))
         report.messagesAcknowledged += 1
     }
