@@ -10,6 +10,23 @@ public protocol ComputeStore: AnyObject, Sendable {
     /// The highest checkpointed slot at or below `slot`, with the encoded checkpoint.
     func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])?
     func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError)
+    /// Keeps the result of a cron message evaluated between two scheduled messages (served by `GET /cron`).
+    func putCronResult(process: String, position: CronPosition, _ encoded: [UInt8]) throws(ComputeError)
+}
+
+/// Where a cron evaluation sits in a process's timeline: its timestamp, the slot of the scheduled message it follows
+/// (AO's ordinate) and its place among the crons of that gap; `interval` is its schedule's `Cron-Interval`.
+public struct CronPosition: Sendable, Hashable, Comparable {
+    public var timestamp: Int64
+    public var ordinate: Int64
+    public var index: Int
+    public var interval: String
+    public init(timestamp: Int64, ordinate: Int64, index: Int, interval: String) {
+        self.timestamp = timestamp; self.ordinate = ordinate; self.index = index; self.interval = interval
+    }
+    /// The `cron` field of a results cursor.
+    public var label: String { "\(index)-\(interval)" }
+    public static func < (a: Self, b: Self) -> Bool { (a.timestamp, a.ordinate, a.index) < (b.timestamp, b.ordinate, b.index) }
 }
 
 /// A `ComputeStore` in memory, for tests and the CLI.
@@ -32,6 +49,14 @@ public final class MemoryComputeStore: ComputeStore, @unchecked Sendable {
         lock.withLock { checkpoints[process, default: [:]][slot] = encoded }
     }
     public var checkpointCount: Int { lock.withLock { checkpoints.values.reduce(0) { $0 + $1.count } } }
+    private var crons: [String: [CronPosition: [UInt8]]] = [:]
+    public func putCronResult(process: String, position: CronPosition, _ encoded: [UInt8]) throws(ComputeError) {
+        lock.withLock { crons[process, default: [:]][position] = encoded }
+    }
+    /// The kept cron results of `process`, in timeline order.
+    public func cronResults(process: String) -> [(CronPosition, [UInt8])] {
+        lock.withLock { (crons[process] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
 }
 
 /// When to save a checkpoint: every `everyMessages` messages or `everyComputeSeconds` of compute since the last one
@@ -109,7 +134,8 @@ public final class Evaluator: @unchecked Sendable {
     }
 
     /// The results of every message in `messages` (ordered by slot, contiguous), computing what is not cached.
-    /// Cron messages due between two scheduled messages are evaluated in between (their results are not cached).
+    /// Cron messages due between two scheduled messages are evaluated in between; their results are kept with
+    /// `putCronResult` (positioned after the slot they follow).
     ///
     /// `afterEach` runs (under the process's lock, on the calling thread) after every message that is evaluated now
     /// (not for cached results), with the runner in the state after that message: the node signs attestations there.
@@ -142,9 +168,14 @@ public final class Evaluator: @unchecked Sendable {
             guard m.slot == l.slot + 1 else { throw .invalidInput("slot \(m.slot) does not follow \(l.slot)") }
             let runner = l.runner!
             if l.slot >= 0 {
-                for cron in crons.messagesBetween(process: process, leftTimestamp: l.lastTimestamp, rightTimestamp: m.timestamp,
-                                                  blockHeight: m.blockHeight) {
-                    _ = runner.evaluate(message: cron.serialized(), env: env)
+                var index = 0
+                let ordinate = l.slot
+                try crons.forEachCron(process: process, leftTimestamp: l.lastTimestamp, rightTimestamp: m.timestamp,
+                                      blockHeight: m.blockHeight) { (message, timestamp, interval) throws(ComputeError) in
+                    let r = runner.evaluate(message: message.serialized(), env: env)
+                    try store.putCronResult(process: process.id, position: CronPosition(timestamp: timestamp, ordinate: ordinate,
+                                                                                         index: index, interval: interval), r.encoded())
+                    index += 1
                 }
             }
             let r = runner.evaluate(message: m.json().serialized(), env: env)
@@ -252,10 +283,8 @@ public final class Evaluator: @unchecked Sendable {
                 throw .invalidInput("slot \(m.slot) does not follow \(slot): give the messages from the nearest checkpoint")
             }
             if slot >= 0 {
-                for cron in crons.messagesBetween(process: process, leftTimestamp: lastTimestamp, rightTimestamp: m.timestamp,
-                                                  blockHeight: m.blockHeight) {
-                    _ = runner.evaluate(message: cron.serialized(), env: env)
-                }
+                try crons.forEachCron(process: process, leftTimestamp: lastTimestamp, rightTimestamp: m.timestamp,
+                                  blockHeight: m.blockHeight) { message, _, _ in _ = runner.evaluate(message: message.serialized(), env: env) }
             }
             _ = runner.evaluate(message: m.json().serialized(), env: env)
             slot = m.slot

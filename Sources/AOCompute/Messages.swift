@@ -159,24 +159,41 @@ public struct CronSchedule: Sendable, Equatable {
     /// Time-based cron messages strictly between two scheduled messages (left timestamp inclusive stepping, right
     /// exclusive), in the CU's order.
     public func messagesBetween(process: ProcessDefinition, leftTimestamp: Int64, rightTimestamp: Int64, blockHeight: Int64) -> [JSONValue] {
+        cronsBetween(process: process, leftTimestamp: leftTimestamp, rightTimestamp: rightTimestamp, blockHeight: blockHeight).map(\.message)
+    }
+
+    /// The same cron messages, each with its timestamp and the `Cron-Interval` of its schedule.
+    public func cronsBetween(process: ProcessDefinition, leftTimestamp: Int64, rightTimestamp: Int64, blockHeight: Int64)
+        -> [(message: JSONValue, timestamp: Int64, interval: String)] {
+        var out: [(message: JSONValue, timestamp: Int64, interval: String)] = []
+        // The body never throws.
+        try? forEachCron(process: process, leftTimestamp: leftTimestamp, rightTimestamp: rightTimestamp, blockHeight: blockHeight) {
+            out.append(($0, $1, $2))
+        }
+        return out
+    }
+
+    /// The same, one at a time: a long gap between two messages (a day of 1-second crons is 86,400 messages) is
+    /// never held in memory at once.
+    public func forEachCron(process: ProcessDefinition, leftTimestamp: Int64, rightTimestamp: Int64, blockHeight: Int64,
+                            _ body: (_ message: JSONValue, _ timestamp: Int64, _ interval: String) throws(ComputeError) -> Void)
+        throws(ComputeError) {
         let timeBased = entries.filter { $0.unit == .seconds }.sorted { $0.value < $1.value }
-        guard !timeBased.isEmpty, rightTimestamp > leftTimestamp else { return [] }
-        var out: [JSONValue] = []
+        guard !timeBased.isEmpty, rightTimestamp > leftTimestamp else { return }
         let origin = CronSchedule.floorDiv(process.timestamp, 1000)
         var t = leftTimestamp
         // Bounded: at most one step per second between two messages; a day-long gap is 86400 steps.
         while t < rightTimestamp {
             let sec = CronSchedule.floorDiv(t, 1000)
             for e in timeBased where sec != origin && (sec - origin) % e.value == 0 {
-                out.append(.object([
+                try body(.object([
                     ("Owner", .string(process.owner)), ("Target", .string(process.id)), ("From", .string(process.owner)),
                     ("Tags", .array(e.tags.map(\.json))), ("Timestamp", .number(Double(t))),
                     ("Block-Height", .number(Double(blockHeight))), ("Cron", .bool(true)), ("Read-Only", .bool(false)),
-                ]))
+                ]), t, e.interval)
             }
             t += 1000
         }
-        return out
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }

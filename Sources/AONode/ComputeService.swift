@@ -362,6 +362,15 @@ public final class ComputeService: @unchecked Sendable {
         return try AOCompute.EvaluationResult(encoded: bytes)
     }
 
+    /// Kept cron results of `p` after `after`, in timeline order (those evaluated so far: crons run between two
+    /// scheduled messages, when the later one is evaluated).
+    func cronResults(_ p: ProcessID, after: CronPosition? = nil, atOrAfter: CronPosition? = nil, limit: Int) throws
+        -> [(CronPosition, AOCompute.EvaluationResult)] {
+        try computeStore.cronResults(p, after: after, atOrAfter: atOrAfter, limit: limit).compactMap { pos, bytes in
+            (try? AOCompute.EvaluationResult(encoded: bytes)).map { (pos, $0) }
+        }
+    }
+
     /// The cached result of a slot, nil when not evaluated yet (never evaluates).
     func cachedResult(_ p: ProcessID, slot: UInt64) -> AOCompute.EvaluationResult? {
         guard let bytes = try? computeStore.result(process: p.base64URL, slot: Int64(slot)) else { return nil }

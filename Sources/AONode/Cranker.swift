@@ -74,6 +74,14 @@ extension ComputeService {
         while !lock.withLock({ stopping }) {
             guard let evaluated = lock.withLock({ work[p]?.evaluated }), Int64(next) <= evaluated,
                   let result = cachedResult(p, slot: next) else { return }
+            // The crons that ran between slot next-1 and this one come first (timeline order); they were kept in
+            // the same flush as this slot's result.
+            if next > 0 {
+                guard await pushCrons(p, after: next - 1, runtime: runtime) else {
+                    DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
+                    return
+                }
+            }
             if !result.messages.isEmpty || !result.spawns.isEmpty {
                 guard await push(p, slot: next, result: result, runtime: runtime) else {
                     DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
@@ -82,6 +90,26 @@ extension ComputeService {
                 setCrankWatermark(p, next + 1)
             }
             next += 1
+        }
+    }
+
+    /// Pushes the outboxes of the crons evaluated after `slot` (before the next scheduled message). Pushes are
+    /// deduplicated by the target's scheduler, so a retry from the first of them is harmless.
+    func pushCrons(_ p: ProcessID, after slot: UInt64, runtime: NodeRuntime) async -> Bool {
+        guard let e = try? store.assignment(process: p, slot: slot), let item = try? store.item(e.assignmentID),
+              let a = try? AOAssignment(item) else { return true }  // no cron can be kept without the slot's assignment
+        var start = CronPosition(timestamp: Int64(a.timestamp), ordinate: Int64(slot), index: 0, interval: "")
+        var first = true
+        while true {
+            let batch = (try? cronResults(p, after: first ? nil : start, atOrAfter: first ? start : nil, limit: 256)) ?? []
+            first = false
+            for (pos, r) in batch {
+                guard pos.ordinate == Int64(slot) else { return true }
+                start = pos
+                if r.messages.isEmpty && r.spawns.isEmpty { continue }
+                guard await push(p, slot: slot, result: r, runtime: runtime, cron: pos) else { return false }
+            }
+            if batch.count < 256 { return true }
         }
     }
 
@@ -108,13 +136,15 @@ extension ComputeService {
     }
 
     /// Pushes one slot's outbox. False when something must be retried later (the rest of the outbox too).
-    func push(_ p: ProcessID, slot: UInt64, result: AOCompute.EvaluationResult, runtime: NodeRuntime) async -> Bool {
+    /// A cron's outbox (`cron` set) has no producing message: no `Pushed-For`, and its default references name the cron.
+    func push(_ p: ProcessID, slot: UInt64, result: AOCompute.EvaluationResult, runtime: NodeRuntime, cron: CronPosition? = nil) async -> Bool {
         guard let entry = try? store.assignment(process: p, slot: slot), let producing = try? store.item(entry.messageID),
               let processItem = try? store.item(MessageID(p)) else {
             logger.notice("crank: slot's items not on this node yet", metadata: ["process": "\(p.base64URL)", "slot": "\(slot)"])
             return false
         }
-        let pushedFor = slot == 0 ? nil : (producing.tag("Pushed-For") ?? entry.messageID.base64URL)
+        let pushedFor = slot == 0 || cron != nil ? nil : (producing.tag("Pushed-For") ?? entry.messageID.base64URL)
+        let site = cron.map { "cron-\($0.timestamp)-\($0.index)" } ?? "slot-\(slot)"
         let fromModule = processItem.tag("Module")
         for (i, m) in result.messages.enumerated() {
             guard let targetText = m["Target"]?.stringValue, let target = ID32(base64URL: targetText) else {
@@ -129,7 +159,7 @@ extension ComputeService {
             tags.append(Tag("From-Process", p.base64URL))
             if let fromModule { tags.append(Tag("From-Module", fromModule)) }
             if let pushedFor { tags.append(Tag("Pushed-For", pushedFor)) }
-            let reference = tags.first { $0.nameString == "Reference" }?.valueString ?? "slot-\(slot)-\(i)"
+            let reference = tags.first { $0.nameString == "Reference" }?.valueString ?? "\(site)-\(i)"
             let anchor = Self.text(m["Anchor"]).map { Array($0.utf8) }.flatMap { $0.count == 32 ? $0 : nil }
             let data = Array((Self.text(m["Data"]) ?? "").utf8)
             let item: DataItem
@@ -140,7 +170,7 @@ extension ComputeService {
             if !(await runtime.isKnown(ProcessID(raw: target))) {
                 // Not a process this node knows: it may arrive by gossip (retry), or be a wallet (a reply to a user),
                 // which AO's MU would upload to Arweave instead; after `unknownTargetGiveUpSeconds` it is skipped.
-                let key = "\(p.base64URL)/\(slot)/\(i)"
+                let key = "\(p.base64URL)/\(site)/\(i)"
                 let first = lock.withLock { () -> Date in
                     if let d = unknownTargetSince[key] { return d }
                     unknownTargetSince[key] = Date(); return unknownTargetSince[key]!
@@ -158,7 +188,7 @@ extension ComputeService {
             guard await accept(item, key: OutboxKey(fromProcess: p, reference: reference), runtime: runtime, p: p, slot: slot) else { return false }
         }
         for (i, s) in result.spawns.enumerated() {
-            guard await spawn(s, index: i, parent: p, slot: slot, processItem: processItem, pushedFor: pushedFor, runtime: runtime) else { return false }
+            guard await spawn(s, index: i, parent: p, slot: slot, site: site, processItem: processItem, pushedFor: pushedFor, runtime: runtime) else { return false }
         }
         return true
     }
@@ -179,10 +209,10 @@ extension ComputeService {
         }
     }
 
-    func spawn(_ s: AOCompute.JSONValue, index: Int, parent p: ProcessID, slot: UInt64, processItem: DataItem, pushedFor: String?,
+    func spawn(_ s: AOCompute.JSONValue, index: Int, parent p: ProcessID, slot: UInt64, site: String, processItem: DataItem, pushedFor: String?,
                runtime: NodeRuntime) async -> Bool {
         let spawnTags = Self.tags(s["Tags"])
-        let reference = spawnTags.first { $0.nameString == "Reference" }?.valueString ?? "slot-\(slot)-spawn-\(index)"
+        let reference = spawnTags.first { $0.nameString == "Reference" }?.valueString ?? "\(site)-spawn-\(index)"
         // Already pushed (by this node before a restart, or by an earlier leader)?
         var child: MessageID?
         if let page = try? store.transactions(TransactionQuery(tags: [TagFilter("Type", ["Process"]), TagFilter("From-Process", [p.base64URL]),

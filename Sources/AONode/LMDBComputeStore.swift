@@ -50,6 +50,50 @@ final class LMDBComputeStore: ComputeStore, @unchecked Sendable {
         try flush(adding: batch)
     }
 
+    /// The key-value namespace of kept cron results: process ‖ timestamp ‖ ordinate ‖ index (big-endian, so keys
+    /// sort in timeline order) → interval length ‖ interval ‖ encoded result.
+    static let cronNamespace = "compute.cron"
+
+    static func cronKey(_ p: ProcessID, _ position: CronPosition) -> [UInt8] {
+        func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).reversed().map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        return p.bytes + be(UInt64(bitPattern: position.timestamp), 8) + be(UInt64(bitPattern: position.ordinate), 8)
+            + be(UInt64(position.index), 4)
+    }
+
+    /// Cron results are a cache like results: queued, written at the next flush.
+    func putCronResult(process: String, position: CronPosition, _ encoded: [UInt8]) throws(ComputeError) {
+        let p = try Self.pid(process)
+        let interval = Array(position.interval.utf8.prefix(255))
+        enqueue(.put(namespace: Self.cronNamespace, key: Self.cronKey(p, position),
+                     value: [UInt8(interval.count)] + interval + encoded))
+        // A long gap of frequent crons must not pile up in memory until the chunk ends.
+        if lock.withLock({ pendingKeyValues.count }) >= Self.pendingKeyValuesFlushCount { try flush() }
+    }
+    static let pendingKeyValuesFlushCount = 4096
+
+    /// Kept cron results of `p` strictly after `after` (or from `atOrAfter`; both nil: from the start), in timeline
+    /// order, at most `limit`.
+    func cronResults(_ p: ProcessID, after: CronPosition? = nil, atOrAfter: CronPosition? = nil, limit: Int) throws -> [(CronPosition, [UInt8])] {
+        var out: [(CronPosition, [UInt8])] = []
+        var from = after.map { Self.cronKey(p, $0) + [0] } ?? atOrAfter.map { Self.cronKey(p, $0) } ?? p.bytes
+        while out.count < limit {
+            let page = try store.values(namespace: Self.cronNamespace, from: from, limit: 256)
+            for kv in page {
+                guard kv.key.count == 52, kv.key.starts(with: p.bytes) else { return out }
+                func u64(_ at: Int) -> UInt64 { kv.key[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+                let index = kv.key[48..<52].reduce(0) { $0 << 8 | Int($1) }
+                guard let n = kv.value.first.map(Int.init), kv.value.count > n else { continue }
+                let interval = String(decoding: kv.value[1...n], as: UTF8.self)
+                out.append((CronPosition(timestamp: Int64(bitPattern: u64(32)), ordinate: Int64(bitPattern: u64(40)), index: index,
+                                         interval: interval), Array(kv.value[(n + 1)...])))
+                if out.count == limit { return out }
+            }
+            guard page.count == 256, let last = page.last else { return out }
+            from = last.key + [0]
+        }
+        return out
+    }
+
     /// Queues a key-value write for the next flush (attestations).
     func enqueue(_ write: KeyValueWrite) { lock.withLock { pendingKeyValues.append(write) } }
 

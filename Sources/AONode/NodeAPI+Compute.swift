@@ -85,16 +85,40 @@ extension NodeAPI {
         return ascending ? c <= 0 : c >= 0
     }
 
-    /// Cron results: the node evaluates time crons between scheduled messages but does not keep their results yet,
-    /// so a process without a cron schedule answers an empty page and one with a schedule says so.
+    /// Cron results (always ascending): the results of time crons evaluated between scheduled messages, as AO's CU
+    /// keeps them, errored ones left out. Crons run when the scheduled message after them is evaluated (the node
+    /// evaluates eagerly), so crons due after the latest message appear once the next message arrives.
     public func cronResults(_ query: ResultsQuery) async throws -> ResultsPage {
         let p = query.process
         guard try await isKnownProcess(p) else { throw NodeQueryError.unknownProcess(p) }
-        guard let item = try store.item(MessageID(p)) else { return ResultsPage(edges: [], hasNextPage: false) }
-        if item.tags.contains(where: { $0.nameString == "Cron-Interval" }) {
-            throw NodeQueryError.unavailable("Cron results are evaluated between scheduled messages but not kept by this node yet.")
+        // `from` is exclusive: a full cursor resumes after its row; a bare timestamp after every row at that time.
+        var after: CronPosition?
+        if let from = query.from {
+            if let o = from.ordinate.flatMap(Int64.init), let cron = from.cron, let i = cron.split(separator: "-").first.flatMap({ Int($0) }) {
+                after = CronPosition(timestamp: Int64(from.timestamp), ordinate: o, index: i, interval: "")
+            } else {
+                after = CronPosition(timestamp: Int64(from.timestamp), ordinate: .max, index: .max, interval: "")
+            }
         }
-        return ResultsPage(edges: [], hasNextPage: false)
+        var edges: [ResultsPage.Edge] = []
+        var hasNext = false
+        scan: while true {
+            let batch = try compute.cronResults(p, after: after, limit: 256)
+            for (pos, r) in batch {
+                after = pos
+                if let to = query.to {
+                    if UInt64(max(0, pos.timestamp)) > to.timestamp { break scan }
+                    if UInt64(max(0, pos.timestamp)) == to.timestamp, let o = to.ordinate.flatMap(Int64.init), pos.ordinate > o { break scan }
+                }
+                if r.error != nil { continue }
+                if edges.count == query.limit { hasNext = true; break scan }
+                edges.append(ResultsPage.Edge(result: Self.httpResult(r),
+                                              position: ResultsCursor(timestamp: UInt64(max(0, pos.timestamp)), ordinate: String(pos.ordinate),
+                                                                      cron: pos.label)))
+            }
+            if batch.count < 256 { break }
+        }
+        return ResultsPage(edges: edges, hasNextPage: hasNext)
     }
 
     public func dryRun(_ request: DryRunRequest) async throws -> AOHTTP.EvaluationResult {

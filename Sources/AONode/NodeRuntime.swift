@@ -537,7 +537,7 @@ public actor NodeRuntime {
             logger.error("cannot record process", metadata: ["process": "\(p.base64URL)", "error": "\(error)"])
         }
         var r = rng
-        scheduler.onProcess(p, replicas: replicas, rng: &r)
+        scheduler.onProcess(p, replicas: replicas, clockMs: Self.clockMs(), rng: &r)
         apply(gossip: gossip.subscribe(.process(p), now: tick, rng: &r))
         rng = r
         logger.info("process registered", metadata: ["process": "\(p.base64URL)", "replicas": "\(replicas)",

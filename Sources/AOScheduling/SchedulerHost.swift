@@ -201,7 +201,12 @@ public struct SchedulerHost: Sendable {
 
     /// MUST be invoked when this node learns a process (its spawn item): registers its replica count and, when this
     /// node is a bootstrap member, creates the group.
-    public mutating func onProcess(_ process: ProcessID, replicas r: Int?, rng: inout some RandomNumberGenerator) {
+    ///
+    /// `clockMs` (the wall clock, ms) matters when this node becomes the group's first leader at once: the process's
+    /// own assignment (slot 0) takes its timestamp from the host's clock, which must not still be 0 on a node that
+    /// has not ticked yet.
+    public mutating func onProcess(_ process: ProcessID, replicas r: Int?, clockMs: UInt64 = 0, rng: inout some RandomNumberGenerator) {
+        self.clockMs = max(self.clockMs, clockMs)
         replicas[process] = min(max(r ?? settings.replicasDefault, 1), SchedulingLimits.groupMembersMax)
         let members = bootstrapMembers(of: process)
         if groups[process] != nil {

@@ -254,6 +254,12 @@ struct ComputeNodeTests {
             let a = try await h.spawn(module: module, name: "a")
             let b = try await h.spawn(module: module, name: "b")
             _ = try await h.result(MessageID(b), b)
+            // Spawned right after the node started (before its first tick): slot 0 still carries the wall clock.
+            let (_, suPage) = try await h.json("GET", "/\(a.base64URL)?limit=1")
+            let slot0Tags = (((suPage["edges"] as? [[String: Any]])?.first?["node"] as? [String: Any])?["assignment"] as? [String: Any])?["tags"]
+                as? [[String: Any]] ?? []
+            let slot0Timestamp = slot0Tags.first { $0["name"] as? String == "Timestamp" }?["value"] as? String
+            #expect(slot0Timestamp.flatMap { Int64($0) }.map { $0 > 1_600_000_000_000 } == true, "slot 0 timestamp: \(slot0Tags)")
             let code = """
             Pongs = 0
             Handlers.add("pong", Handlers.utils.hasMatchingTag("Action", "Pong"), function(m)
@@ -299,4 +305,68 @@ struct ComputeNodeTests {
         }
         await h.close()
     }
+
+    /// Time crons (ao-protocol.md 1.8): a process with `Cron-Interval=1-second` gets its cron messages evaluated
+    /// between two scheduled messages; their results are served by `GET /cron` (ascending, cursors that resume) and
+    /// their outbox messages are pushed like any other (each tick increments B).
+    @Test func cronResultsAreKeptServedAndTheirMessagesPushed() async throws {
+        let h = try await ComputeHarness()
+        do {
+            let module = try await h.publishModule()
+            let b = try await h.spawn(module: module, name: "b")
+            let spawnA = try DataItem.create(signer: h.user, tags: [
+                DataItemTag("Name", "ticker"), DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"),
+                DataItemTag("Type", "Process"), DataItemTag("Module", module.base64URL), DataItemTag("Content-Type", "text/plain"),
+                DataItemTag("Cron-Interval", "1-second"), DataItemTag("Cron-Tag-Action", "Tick"),
+            ], data: Array(" ".utf8))
+            let a = ProcessID(try await h.submit(spawnA))
+            _ = try await h.result(MessageID(b), b)
+            let code = """
+            Ticks = 0
+            Handlers.add("tick", Handlers.utils.hasMatchingTag("Action", "Tick"), function(m)
+              Ticks = Ticks + 1
+              ao.send({ Target = "\(b.base64URL)", Action = "Increment" })
+            end)
+            return "ready"
+            """
+            let setup = try await h.send(a, [DataItemTag("Action", "Eval")], data: code)
+            _ = try await h.result(setup, a)
+            try await Task.sleep(for: .milliseconds(3500))
+            let probe = try await h.send(a, [DataItemTag("Action", "Eval")], data: "return Ticks")
+            let ticks = try #require(ComputeHarness.evalOutput(try await h.result(probe, a)).flatMap { Int($0) }, "Ticks is not a number")
+            #expect(ticks >= 2, "3.5 s or more of 1-second crons ran between the two messages: \(ticks)")
+
+            // GET /cron: every kept cron result after the setup (the Tick ones), ascending, with resumable cursors.
+            let (status, page) = try await h.json("GET", "/cron/\(a.base64URL)")
+            #expect(status == 200, "\(page)")
+            let edges = page["edges"] as? [[String: Any]] ?? []
+            let cursors = edges.compactMap { $0["cursor"] as? String }
+            let decoded = cursors.compactMap { Data(base64Encoded: $0).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } }
+            let stamps = decoded.compactMap { ($0["timestamp"] as? NSNumber)?.int64Value }
+            #expect(edges.count >= ticks, "at least one cron result per tick: \(edges.count) vs \(ticks)")
+            #expect(stamps.count == edges.count && stamps == stamps.sorted(), "ascending cursors: \(decoded)")
+            #expect(decoded.allSatisfy { $0["cron"] is String && $0["ordinate"] is String }, "\(decoded)")
+            let sent = edges.filter { (($0["node"] as? [String: Any])?["Messages"] as? [Any])?.count == 1 }
+            #expect(sent.count == ticks, "one Increment per tick in the kept results")
+            if let first = cursors.first, let escaped = first.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+                let (_, rest) = try await h.json("GET", "/cron/\(a.base64URL)?from=\(escaped)")
+                #expect((rest["edges"] as? [Any])?.count == edges.count - 1, "from is exclusive: \(rest)")
+            }
+
+            // Cranked: B counts one Increment per tick.
+            let deadline = Date().addingTimeInterval(60)
+            var counter: String?
+            while Date() < deadline {
+                counter = try await h.count(b)
+                if counter == String(ticks) { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(counter == String(ticks), "B counted the ticks' Increments")
+        } catch {
+            await h.close()
+            throw error
+        }
+        await h.close()
+    }
 }
+

@@ -87,3 +87,23 @@ import Testing
     }
 }
 
+
+/// The process's own assignment (slot 0) carries the wall clock given with the process, even on a host that has
+/// not ticked yet (a node that spawns a process right after it starts).
+@Suite struct SlotZeroClockTests {
+    @Test func slotZeroTakesTheClockGivenWithTheProcess() throws {
+        let id = NodeID(bytes: [UInt8](repeating: 9, count: 32))!
+        let p = ProcessID(bytes: [UInt8](repeating: 4, count: 32))!
+        var rng = SystemRandomNumberGenerator()
+        var host = SchedulerHost(signer: SimulatedSigner(nodeID: id), admitted: [id])
+        host.onProcess(p, replicas: 1, clockMs: 1_700_000_000_123, rng: &rng)
+        var committed: [SealedAssignment] = []
+        for _ in 0..<5 where committed.isEmpty {
+            let r = host.ready()
+            committed += r.commits.flatMap(\.assignments)
+            host.advance(r)
+        }
+        let slot0 = try #require(committed.first, "no slot 0 committed by a single-member group")
+        #expect(slot0.fields.slot == 0 && slot0.fields.timestampMs == 1_700_000_000_123)
+    }
+}
