@@ -371,6 +371,9 @@ public final class ComputeService: @unchecked Sendable {
         }
     }
 
+    /// The highest slot of `p` this node has evaluated, when its worker knows it (nil before the first look-up).
+    func newestEvaluated(_ p: ProcessID) -> Int64? { lock.withLock { work[p]?.evaluated } }
+
     /// The cached result of a slot, nil when not evaluated yet (never evaluates).
     func cachedResult(_ p: ProcessID, slot: UInt64) -> AOCompute.EvaluationResult? {
         guard let bytes = try? computeStore.result(process: p.base64URL, slot: Int64(slot)) else { return nil }

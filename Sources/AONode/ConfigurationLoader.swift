@@ -93,9 +93,11 @@ public enum ConfigurationLoader {
             case (.list(let l), .peers): raw = .list(l)
             case (_, .peers): throw setting.error(source, "must be an array of \"HOST:PORT\" strings")
             case (.string(let s), _): raw = .text(s)
-            case (.integer(let n), _) where setting.isInteger: raw = .text(n)
+            case (.integer(let n), _) where setting.isInteger || setting == .submitRateLimit: raw = .text(n)
             case (.integer, _), (.other, _), (.list, _):
-                throw setting.error(source, setting.isInteger ? "must be a whole number (or a string holding one)" : "must be a string")
+                throw setting.error(source, setting.isInteger ? "must be a whole number (or a string holding one)"
+                                    : setting == .submitRateLimit ? "must be \"off\" or a number (a whole JSON number or a string)"
+                                    : "must be a string")
             }
             try loaded.apply(setting, raw, from: source, relativeTo: setting.isPath ? base : nil)
         }
@@ -170,6 +172,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case itemBytesMax = "item-bytes-max"
     case checkpointEvery = "checkpoint-every"
     case seed
+    case submitRateLimit = "submit-rate-limit"
 
     public var environmentVariable: String { "AONODE_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_") }
 
@@ -203,6 +206,7 @@ public struct ConfigurationFlags: Sendable, Equatable {
     public var itemBytesMax: String?
     public var checkpointEvery: String?
     public var seed: String?
+    public var submitRateLimit: String?
 
     public init() {}
 
@@ -221,6 +225,7 @@ public struct ConfigurationFlags: Sendable, Equatable {
         case .itemBytesMax: itemBytesMax
         case .checkpointEvery: checkpointEvery
         case .seed: seed
+        case .submitRateLimit: submitRateLimit
         }
     }
 }
@@ -299,6 +304,8 @@ public struct LoadedConfiguration: Sendable, Equatable {
         case .itemBytesMax: c.itemBytesMax = Int(try unsigned(UInt64(Int.max)))
         case .checkpointEvery: c.checkpointEveryMessages = Int(try unsigned(UInt64(Int.max)))
         case .seed: c.randomSeed = try unsigned()
+        case .submitRateLimit:
+            do { c.submitRateLimit = try NodeConfiguration.parseSubmitRateLimit(text()) } catch { throw fail(error.reason) }
         }
         configuration = c
         sources[setting] = source

@@ -123,13 +123,7 @@ public final class Node: @unchecked Sendable {
         settings.host = config.http.host
         settings.port = Int(config.http.port)
         settings.submitBodyBytesMax = config.itemBytesMax
-        // Benchmarks drive one node from one address far above the per-address submit limit (20/s):
-        // AONODE_SUBMIT_RATE_LIMIT=off lifts it, =N sets N per second.
-        if let text = ProcessInfo.processInfo.environment["AONODE_SUBMIT_RATE_LIMIT"] {
-            if text == "off" { settings.submitRateLimit = nil } else if let n = Double(text), n > 0 {
-                settings.submitRateLimit = .init(ratePerSecond: n, burst: max(1, n))
-            }
-        }
+        settings.submitRateLimit = config.submitRateLimit.map { .init(ratePerSecond: $0, burst: config.submitRateBurst ?? 1) }
         let server = AOHTTPServer(queries: apiBox, settings: settings, logger: logger.with(label: "http"))
         let task = Task {
             do { try await server.runUntilCancelled(onListening: { port in await httpPort.set(port) }) } catch {

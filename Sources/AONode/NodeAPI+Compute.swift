@@ -44,15 +44,18 @@ extension NodeAPI {
         // Slots in sort order; positions (timestamp, nonce) grow with the slot in a process log.
         var slot: Int64 = ascending ? 0 : Int64(latest)
         if let from = query.from, let o = from.ordinate.flatMap(Int64.init) { slot = ascending ? max(0, o + 1) : min(Int64(latest), o - 1) }
+        // Cached evaluations only (AO's CU does not evaluate here), errored ones left out. Slots evaluate in order, so
+        // descending starts at the newest evaluated one: while evaluation lags, the slots above it are not read one by
+        // one (their positions would be parsed for nothing).
+        if !ascending, let newest = compute.newestEvaluated(p) { slot = min(slot, newest) }
         while slot >= 0, slot <= Int64(latest) {
             defer { slot += ascending ? 1 : -1 }
-            guard let pos = try position(p, slot: UInt64(slot)) else { continue }
-            if let from = query.from, !Self.after(pos, from, ascending: ascending) { continue }
-            if let to = query.to, !Self.notPast(pos, to, ascending: ascending) { break }
-            // Cached evaluations only (AO's CU does not evaluate here), errored ones left out.
             guard let r = compute.cachedResult(p, slot: UInt64(slot)) else {
                 if ascending { break } else { continue }
             }
+            guard let pos = try position(p, slot: UInt64(slot)) else { continue }
+            if let from = query.from, !Self.after(pos, from, ascending: ascending) { continue }
+            if let to = query.to, !Self.notPast(pos, to, ascending: ascending) { break }
             if r.error != nil { continue }
             if edges.count == query.limit { hasNext = true; break }
             edges.append(ResultsPage.Edge(result: Self.httpResult(r), position: pos))

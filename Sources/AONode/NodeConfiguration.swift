@@ -34,6 +34,9 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var checkpointEveryMessages: Int = 1000
     /// Seed of the node's protocol randomness (elections, gossip). Default: fresh from the OS at start.
     public var randomSeed: UInt64?
+    /// `POST /` submissions accepted per second from one client address (a token bucket with a burst of
+    /// `submitRateBurst`); nil = no limit (benchmarks drive a node from one address). Default 20/s.
+    public var submitRateLimit: Double? = 20
 
     public init() {}
 
@@ -41,6 +44,25 @@ public struct NodeConfiguration: Sendable, Equatable {
     public var effectiveKeyFile: String { keyFile ?? (dataDirectory as NSString).appendingPathComponent("node-key.json") }
     public var storeDirectory: String { (dataDirectory as NSString).appendingPathComponent("store") }
     public var effectiveAdvertiseHTTP: String { advertiseHTTP ?? "http://\(http)" }
+    /// The submit limit's burst: five seconds' worth (100 at the default 20/s), at least 1.
+    public var submitRateBurst: Double? { submitRateLimit.map { max(1, 5 * $0) } }
+
+    /// Largest `--submit-rate-limit` (per second); beyond it, say `off`.
+    public static let submitRateLimitMax: Double = 1_000_000
+
+    /// Parses a `--submit-rate-limit` value: `off` (no limit) or a number of submissions per second, more than 0 and at
+    /// most `submitRateLimitMax`. Throws the reason (the caller names the setting and the source).
+    public static func parseSubmitRateLimit(_ text: String) throws(ConfigurationError) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.lowercased() == "off" { return nil }
+        guard let n = Double(t), n.isFinite else {
+            throw ConfigurationError("submit-rate-limit", "\"\(text)\" is neither off nor a number of submissions per second")
+        }
+        guard n > 0, n <= submitRateLimitMax else {
+            throw ConfigurationError("submit-rate-limit", "must be more than 0 and at most \(Int(submitRateLimitMax)) per second (or off)")
+        }
+        return n
+    }
 
     /// Checks the values that have rules beyond their type. Throws a `ConfigurationError` naming the setting.
     public func validate() throws(ConfigurationError) {
@@ -52,6 +74,9 @@ public struct NodeConfiguration: Sendable, Equatable {
             throw ConfigurationError("http", "must not be the same address as --listen (\(listen))")
         }
         if advertise?.port == 0 { throw ConfigurationError("advertise", "needs a port other than 0") }
+        if let rate = submitRateLimit, !(rate > 0 && rate <= Self.submitRateLimitMax) {
+            throw ConfigurationError("submit-rate-limit", "must be more than 0 and at most \(Int(Self.submitRateLimitMax)) per second (or off)")
+        }
     }
 }
 

@@ -63,6 +63,9 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seed of the node's protocol randomness, for reproducible runs. (default: from the OS)", valueName: "n"))
     public var seed: String?
 
+    @Option(name: .long, help: ArgumentHelp("POST / submissions accepted per second from one client address (burst: 5 s worth), or off. (default: 20)", valueName: "off|n"))
+    public var submitRateLimit: String?
+
     public init() {}
 
     /// The flags as the loader's top layer (unparsed).
@@ -71,7 +74,7 @@ public struct RunCommand: AsyncParsableCommand {
         f.config = config; f.dataDir = dataDir; f.listen = listen; f.advertise = advertise; f.http = http
         f.advertiseHTTP = advertiseHTTP; f.peers = peers.isEmpty ? nil : peers; f.key = key; f.network = network
         f.logLevel = logLevel; f.tickMs = tickMs; f.itemBytesMax = itemBytesMax; f.checkpointEvery = checkpointEvery
-        f.seed = seed
+        f.seed = seed; f.submitRateLimit = submitRateLimit
         return f
     }
 

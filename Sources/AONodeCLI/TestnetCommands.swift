@@ -43,7 +43,8 @@ public struct TestnetUp: ParsableCommand {
             nodes as --peer, and waits for their /health. Over a partly running testnet (a node was killed or \
             crashed) it restarts only the stopped nodes, as they were, and they catch up; over a fully running one \
             it refuses. AONODE_* \
-            environment variables are not passed to the nodes: a testnet is defined by its files and these flags.
+            environment variables are not passed to the nodes: a testnet is defined by its files and these flags. \
+            --submit-rate-limit is kept in testnet.json, so restarted nodes get it again.
             """)
 
     @OptionGroup public var directory: TestnetDirectoryOption
@@ -69,6 +70,9 @@ public struct TestnetUp: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for every node's /health.", valueName: "s"))
     public var timeout: Double = 60
 
+    @Option(name: .long, help: ArgumentHelp("The nodes' POST / limit per client address: off (benchmarks) or submissions per second. (default: the node's, 20)", valueName: "off|n"))
+    public var submitRateLimit: String?
+
     public init() {}
 
     public func validate() throws {
@@ -79,6 +83,11 @@ public struct TestnetUp: ParsableCommand {
             throw ValidationError("--log-level must be one of \(logLevelNames.joined(separator: ", "))")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let submitRateLimit {
+            do { _ = try NodeConfiguration.parseSubmitRateLimit(submitRateLimit) } catch {
+                throw ValidationError("--submit-rate-limit \(error.reason)")
+            }
+        }
     }
 
     public func run() throws { try runStandard(execute) }
@@ -135,7 +144,7 @@ public struct TestnetUp: ParsableCommand {
             schedulers: stateNodes.map { .init(publicKey: $0.publicKey, endpoint: $0.transport, http: $0.http) })
         do { try network.write(path: d.networkFile) } catch { throw CommandFailure("cannot write \(d.networkFile): \(error)") }
         var state = TestnetState(binary: binary, network: d.networkFile, startedAt: ISO8601DateFormatter().string(from: Date()),
-                                 nodes: stateNodes)
+                                 nodes: stateNodes, submitRateLimit: submitRateLimit)
         try d.write(state)
 
         // Start the nodes.
@@ -182,12 +191,14 @@ public struct TestnetUp: ParsableCommand {
         for other in state.nodes where other.index != node.index { arguments += ["--peer", other.transport] }
         if let seed { arguments += ["--seed", String(seed &+ UInt64(node.index))] }
         if let tickMs { arguments += ["--tick-ms", String(tickMs)] }
+        if let limit = state.submitRateLimit { arguments += ["--submit-rate-limit", limit] }
         return arguments
     }
 
     /// Starts the stopped nodes of a partly running testnet, as they were (same keys, data, ports, network).
     func restartStopped(_ previous: TestnetState, running: Set<Int>, _ d: TestnetDirectory, _ io: CommandOutput) throws {
         var state = previous
+        if let submitRateLimit { state.submitRateLimit = submitRateLimit }  // given again: it wins; otherwise as stored
         let binary = binary ?? previous.binary
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AONODE_") }
         let stopped = state.nodes.indices.filter { !running.contains(state.nodes[$0].index) }

@@ -83,6 +83,9 @@ struct TestnetState: Codable, Equatable {
     /// ISO 8601, when `up` last started the nodes.
     var startedAt: String
     var nodes: [Node]
+    /// The nodes' `--submit-rate-limit` (`off` or a number) when `up` was given one; a restart of stopped nodes passes
+    /// it again. Nil: the node's default.
+    var submitRateLimit: String?
 }
 
 /// Testnet limits (CONVENTIONS.md C11).

@@ -138,10 +138,42 @@ import Glibc
         #expect(again.nodes.map(\.transport) == state.nodes.map(\.transport))
     }
 
+    @Test func theSubmitRateLimitReachesEveryNodeAndSurvivesARestart() throws {
+        let path = try Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: path) }
+        let d = TestnetDirectory(path)
+        // A stand-in `aonode` that logs its arguments and exits: `up` fails, and the node's log (quoted in the failure)
+        // shows what the node was started with.
+        let script = path + "/fake-aonode"
+        try "#!/bin/sh\necho \"args: $*\"\nexit 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let (_, failure) = try CommandHarness.run(["testnet", "up", "--nodes", "2", "--dir", path, "--binary", script,
+                                                   "--submit-rate-limit", "off", "--timeout", "20"])
+        #expect(failure?.message.contains("--submit-rate-limit off") == true)
+        #expect(try d.loadState()?.submitRateLimit == "off")
+
+        // Node 1 runs, node 2 is stopped: `up` without the flag restarts node 2 with the stored limit.
+        var state = try #require(try d.loadState())
+        let pid = try NodeProcess.spawnDetached(["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 60 & wait", d.dataDirectory(1)],
+                                                environment: [:], log: d.logFile(1))
+        defer { if NodeProcess.isRunning(pid: pid, marker: d.dataDirectory(1)) { kill(pid, SIGKILL) }; _ = NodeProcess.reapIfExited(pid) }
+        state.nodes[0].pid = pid
+        try d.write(state)
+        try? FileManager.default.removeItem(atPath: d.logFile(2))
+        let (_, restart) = try CommandHarness.run(["testnet", "up", "--dir", path, "--binary", script, "--timeout", "20"])
+        #expect(restart?.message.contains("node 2 exited") == true)
+        let log = try String(contentsOfFile: d.logFile(2), encoding: .utf8)
+        #expect(log.contains("restart node 2"))
+        #expect(log.contains("--submit-rate-limit off"))
+    }
+
     @Test func upValidatesItsFlags() {
         #expect(throws: (any Error).self) { try AONodeCommand.parseAsRoot(["testnet", "up", "--nodes", "0"]) }
         #expect(throws: (any Error).self) { try AONodeCommand.parseAsRoot(["testnet", "up", "--nodes", "33"]) }
         #expect(throws: (any Error).self) { try AONodeCommand.parseAsRoot(["testnet", "up", "--log-level", "loud"]) }
+        #expect(throws: (any Error).self) { try AONodeCommand.parseAsRoot(["testnet", "up", "--submit-rate-limit", "0"]) }
+        #expect(throws: (any Error).self) { try AONodeCommand.parseAsRoot(["testnet", "up", "--submit-rate-limit", "many"]) }
+        #expect((try? AONodeCommand.parseAsRoot(["testnet", "up", "--submit-rate-limit", "off"])) != nil)
+        #expect((try? AONodeCommand.parseAsRoot(["testnet", "up", "--submit-rate-limit", "500"])) != nil)
     }
 
     // MARK: the loopback HTTP reader
@@ -181,6 +213,10 @@ import Glibc
         #expect(c.peers.map(\.port) == [7002, 7003])
         #expect(c.tickMilliseconds == 25 && c.randomSeed == 9 && c.logLevel == "debug")
         #expect(c.networkFile == "/n.json")  // from the environment: no flag given
+        #expect(c.submitRateLimit == 20)  // the default
+
+        let unlimited = try #require(try AONodeCommand.parseAsRoot(["run", "--submit-rate-limit", "off"]) as? RunCommand)
+        #expect(try unlimited.loadConfiguration(environment: ["AONODE_SUBMIT_RATE_LIMIT": "5"]).configuration.submitRateLimit == nil)
 
         let bad = try #require(try AONodeCommand.parseAsRoot(["run", "--listen", "nowhere"]) as? RunCommand)
         do {
@@ -196,7 +232,7 @@ import Glibc
         let help = AONodeCommand.helpMessage(for: RunCommand.self, columns: 200)
         for text in ["--data-dir", "--listen", "--advertise", "--http", "--advertise-http", "--peer", "--key", "--network",
                      "--config", "--log-level", "--tick-ms", "--seed", "AONODE_CONFIG", "AONODE_DATA_DIR",
-                     "defaults < the config file", "(default: 127.0.0.1:7946)", "(default: 127.0.0.1:8734)", "(default: 50)"] {
+                     "--submit-rate-limit", "defaults < the config file", "(default: 127.0.0.1:7946)", "(default: 127.0.0.1:8734)", "(default: 50)"] {
             #expect(help.contains(text), "help lacks \(text)")
         }
     }

@@ -74,7 +74,7 @@ import Testing
                    "AONODE_ADVERTISE": "127.0.0.1:2", "AONODE_HTTP": "127.0.0.1:3", "AONODE_ADVERTISE_HTTP": "http://h:3",
                    "AONODE_PEERS": "127.0.0.1:4", "AONODE_NETWORK": "n.json", "AONODE_TICK_MS": "5",
                    "AONODE_LOG_LEVEL": "WARNING", "AONODE_ITEM_BYTES_MAX": "4096", "AONODE_CHECKPOINT_EVERY": "3",
-                   "AONODE_SEED": "18446744073709551615"]
+                   "AONODE_SEED": "18446744073709551615", "AONODE_SUBMIT_RATE_LIMIT": "off"]
         #expect(Set(env.keys) == Set(ConfigurationSetting.allCases.map(\.environmentVariable)))
         let loaded = try Self.load(env: env)
         #expect(loaded.sources.count == ConfigurationSetting.allCases.count)
@@ -83,6 +83,7 @@ import Testing
         #expect(c.listen.port == 1 && c.advertise?.port == 2 && c.http.port == 3 && c.peers.map(\.port) == [4])
         #expect(c.advertiseHTTP == "http://h:3" && c.tickMilliseconds == 5 && c.logLevel == "warning")
         #expect(c.itemBytesMax == 4096 && c.checkpointEveryMessages == 3 && c.randomSeed == .max)
+        #expect(c.submitRateLimit == nil)
     }
 
     @Test func badValuesNameTheSettingAndTheirSource() {
@@ -154,5 +155,41 @@ import Testing
             #expect(error.setting == "config")
             #expect(error.reason.contains("missing.json"))
         }
+    }
+
+    @Test func submitRateLimitIsLayeredAndValidated() throws {
+        // Default: 20/s with a burst of 100, as the HTTP layer had it.
+        let defaults = try Self.load().configuration
+        #expect(defaults.submitRateLimit == 20 && defaults.submitRateBurst == 100)
+        // File (number or string) < environment < flag; "off" (any case) lifts the limit.
+        #expect(try Self.load(file: #"{"submit-rate-limit": 50}"#).configuration.submitRateLimit == 50)
+        #expect(try Self.load(file: #"{"submit-rate-limit": "off"}"#).configuration.submitRateLimit == nil)
+        let env = try Self.load(file: #"{"submit-rate-limit": 50}"#, env: ["AONODE_SUBMIT_RATE_LIMIT": "OFF"])
+        #expect(env.configuration.submitRateLimit == nil && env.configuration.submitRateBurst == nil)
+        #expect(env.source(of: .submitRateLimit) == .environment(variable: "AONODE_SUBMIT_RATE_LIMIT"))
+        var flags = ConfigurationFlags()
+        flags.submitRateLimit = "0.5"
+        let flag = try Self.load(file: #"{"submit-rate-limit": "off"}"#, env: ["AONODE_SUBMIT_RATE_LIMIT": "off"], flags: flags)
+        #expect(flag.configuration.submitRateLimit == 0.5 && flag.configuration.submitRateBurst == 2.5)
+        #expect(flag.source(of: .submitRateLimit) == .flag)
+        #expect(try Self.load(env: ["AONODE_SUBMIT_RATE_LIMIT": "0.1"]).configuration.submitRateBurst == 1)  // at least 1
+
+        // Bad values: named, with their source and the rule.
+        let word = Self.error(env: ["AONODE_SUBMIT_RATE_LIMIT": "fast"])
+        #expect(word?.description == "invalid configuration: --submit-rate-limit (environment AONODE_SUBMIT_RATE_LIMIT): \"fast\" is neither off nor a number of submissions per second")
+        flags.submitRateLimit = "0"
+        #expect(Self.error(flags: flags)?.description == "invalid configuration: --submit-rate-limit (flag): must be more than 0 and at most 1000000 per second (or off)")
+        for bad in ["-3", "nan", "inf", "2000000", ""] {
+            flags.submitRateLimit = bad
+            #expect(Self.error(flags: flags)?.setting == "submit-rate-limit", "\(bad) must be refused")
+        }
+        #expect(Self.error(file: #"{"submit-rate-limit": true}"#)?.reason.contains("must be \"off\" or a number") == true)
+        #expect(Self.error(file: #"{"submit-rate-limit": -1}"#)?.setting == "submit-rate-limit")
+        // A configuration built in code is checked by validate() too.
+        var c = NodeConfiguration()
+        c.submitRateLimit = 0
+        #expect(throws: ConfigurationError.self) { try c.validate() }
+        c.submitRateLimit = nil
+        try c.validate()
     }
 }
