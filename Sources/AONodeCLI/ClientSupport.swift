@@ -52,10 +52,10 @@ func validateNodeURL(_ text: String) throws {
 
 /// `--tag NAME=VALUE ...` and `--data TEXT|@FILE`, shared by spawn, send and dry-run.
 struct MessageContentOptions: ParsableArguments {
-    @Option(name: .customLong("tag"), help: ArgumentHelp("A tag NAME=VALUE (repeatable; order is kept).", valueName: "name=value"))
+    @Option(name: .customLong("tag"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A tag NAME=VALUE (repeatable; order is kept).", valueName: "name=value"))
     var tags: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("The data: text, or @FILE for a file's bytes. Default: one space, as aoconnect sends.",
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The data: text, or @FILE for a file's bytes. Default: one space, as aoconnect sends.",
                                            valueName: "text|@file"))
     var data: String?
 

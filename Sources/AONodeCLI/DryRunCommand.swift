@@ -16,7 +16,7 @@ public struct DryRunCommand: AsyncOutputCommand {
 
     @OptionGroup var target: NodeOption
 
-    @Option(name: .long, help: ArgumentHelp("The process id.", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The process id.", valueName: "id"))
     var process: String
 
     @Option(name: .long, help: ArgumentHelp("The Action tag.", valueName: "action"))
@@ -24,7 +24,7 @@ public struct DryRunCommand: AsyncOutputCommand {
 
     @OptionGroup var content: MessageContentOptions
 
-    @Option(name: .long, help: ArgumentHelp("The Owner (and From) the process sees: an address. Default: \"1234\", as aoconnect.",
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The Owner (and From) the process sees: an address. Default: \"1234\", as aoconnect.",
                                            valueName: "address"))
     var owner: String?
 

@@ -26,7 +26,7 @@ public struct ItemCreate: ParsableCommand {
     @Option(name: .long, help: "The JWK key file to sign with.")
     public var key: String
 
-    @Option(name: .long, help: "Target: a 43-character base64url id (e.g. a process id).")
+    @Option(name: .long, parsing: .unconditional, help: "Target: a 43-character base64url id (e.g. a process id).")
     public var target: String?
 
     @Option(name: .long, help: ArgumentHelp(

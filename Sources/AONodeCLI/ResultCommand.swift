@@ -24,10 +24,10 @@ public struct ResultCommand: AsyncOutputCommand {
     @Option(name: .customLong("node"), help: ArgumentHelp("Node URL(s): comma-separated or repeated.", valueName: "url[,url...]"))
     var nodes: [String]
 
-    @Option(name: .long, help: ArgumentHelp("The process id.", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The process id.", valueName: "id"))
     var process: String
 
-    @Option(name: .long, help: ArgumentHelp("The message id (the process id gives the boot result).", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The message id (the process id gives the boot result).", valueName: "id"))
     var message: String
 
     @Option(name: .long, help: ArgumentHelp("Wait up to this many seconds for the result to exist.", valueName: "seconds"))

@@ -20,7 +20,7 @@ public struct SendCommand: AsyncOutputCommand {
     @Option(name: .long, help: ArgumentHelp("The JWK key file to sign with.", valueName: "file"))
     var key: String
 
-    @Option(name: .long, help: ArgumentHelp("The process id.", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The process id.", valueName: "id"))
     var process: String
 
     @Option(name: .long, help: ArgumentHelp("The Action tag (e.g. Eval, Balance).", valueName: "action"))

@@ -20,7 +20,7 @@ public struct SpawnCommand: AsyncOutputCommand {
     @Option(name: .long, help: ArgumentHelp("The JWK key file to sign with (the process owner).", valueName: "file"))
     var key: String
 
-    @Option(name: .long, help: ArgumentHelp("The module id (from `aonode module publish`).", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The module id (from `aonode module publish`).", valueName: "id"))
     var module: String
 
     @OptionGroup var content: MessageContentOptions

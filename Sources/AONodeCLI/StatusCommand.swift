@@ -16,7 +16,7 @@ public struct StatusCommand: AsyncOutputCommand {
 
     @OptionGroup var target: NodeOption
 
-    @Option(name: .long, help: ArgumentHelp("Also show this process's scheduler group.", valueName: "id"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Also show this process's scheduler group.", valueName: "id"))
     var process: String?
 
     public init() {}

@@ -120,8 +120,12 @@ public struct SchedulerHost: Sendable {
         static func < (l: Self, r: Self) -> Bool { (l.process, l.message) < (r.process, r.message) }
     }
     /// `arrival` orders one node's submissions; `lastTarget` is where the last attempt went (this node's own id when
-    /// it appended the message as leader; nil before the first attempt).
-    struct Pending { var outboxKey: OutboxKey?; var nextAttempt: Tick; var attempts: Int; var arrival: UInt64; var lastTarget: NodeID? }
+    /// it appended the message as leader; nil before the first attempt), `toLeader` whether that target was the
+    /// leader this node knew then (a forward to any other node may be dropped or relayed out of order).
+    struct Pending {
+        var outboxKey: OutboxKey?; var nextAttempt: Tick; var attempts: Int; var arrival: UInt64
+        var lastTarget: NodeID? = nil; var toLeader = false
+    }
     var pending: [PendingKey: Pending] = [:]
     /// Per process, this node's submissions in arrival order. Lazily compacted: an entry no longer in `pending`
     /// (assigned) is dropped the next time the process's order is read.
@@ -247,7 +251,7 @@ public struct SchedulerHost: Sendable {
 
     mutating func addPending(_ key: PendingKey, outboxKey: OutboxKey?) {
         guard pending[key] == nil else { return }
-        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0, arrival: nextArrival, lastTarget: nil)
+        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0, arrival: nextArrival)
         nextArrival += 1
         arrivalOrder[key.process, default: []].append(key.message)
     }
@@ -425,17 +429,21 @@ public struct SchedulerHost: Sendable {
         if let guess, guess != nodeID, pend.attempts % 2 == 1 { target = guess }
         else if !members.isEmpty { target = members[pend.attempts % members.count] }
         guard let target else { return }
+        // An earlier submission already went ahead over the same connection only if it went to this same node while
+        // that node was (and still is) the known leader; otherwise it may have been dropped or relayed, so it goes again.
+        let toLeader = target == guess
         for m in pendingBefore(p, key.message) {
             let earlier = PendingKey(process: p, message: m)
-            guard let e = pending[earlier], e.lastTarget != target else { continue }
-            forward(earlier, to: target)
+            guard let e = pending[earlier], !(e.lastTarget == target && e.toLeader && toLeader) else { continue }
+            forward(earlier, to: target, toLeader: toLeader)
         }
-        forward(key, to: target)
+        forward(key, to: target, toLeader: toLeader)
     }
 
-    mutating func forward(_ key: PendingKey, to target: NodeID) {
+    mutating func forward(_ key: PendingKey, to target: NodeID, toLeader: Bool) {
         guard var pend = pending[key] else { return }
         pend.lastTarget = target
+        pend.toLeader = toLeader
         pending[key] = pend
         outbox[target, default: []].append(.forward(key.process, key.message, pend.outboxKey, origin: nodeID))
     }

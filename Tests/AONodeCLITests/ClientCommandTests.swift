@@ -89,6 +89,21 @@ import Testing
         }
     }
 
+    /// A base64url id may start with "-" (one in 64 does): it is still the option's value, not an unknown option.
+    /// So may data (Lua's "-- comment") and a tag value.
+    @Test func idsAndDataStartingWithADashAreValues() throws {
+        let id = "-" + String(Self.module.base64URL.dropFirst())
+        for args in [
+            ["send", "--node", "http://127.0.0.1:1", "--key", "k", "--process", id, "--data", "-- a Lua comment", "--tag", "-x=1"],
+            ["spawn", "--node", "http://127.0.0.1:1", "--key", "k", "--module", id],
+            ["result", "--node", "http://127.0.0.1:1", "--process", id, "--message", id],
+            ["dry-run", "--node", "http://127.0.0.1:1", "--process", id, "--owner", "-owner"],
+            ["status", "--node", "http://127.0.0.1:1", "--process", id],
+        ] {
+            #expect(throws: Never.self, "\(args)") { _ = try AONodeCommand.parseAsRoot(args) }
+        }
+    }
+
     @Test func anUnreachableNodeIsOneLineNamingIt() async throws {
         // Port 1 on loopback: nothing listens there.
         let (out, failure) = try await CommandHarness.runAsync(["status", "--node", "http://127.0.0.1:1", "--timeout", "5"])
