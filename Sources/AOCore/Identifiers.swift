@@ -5,9 +5,22 @@
 public struct ID32: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let a: UInt64, b: UInt64, c: UInt64, d: UInt64  // big-endian words: comparison = byte-wise order
 
+    @inlinable
     public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
         guard bytes.count == 32 else { return nil }
-        // Hot in store keys and gossip ids: read the words without allocating.
+        // Hot in store keys, wire decoding and gossip ids: read the words without allocating. Contiguous bytes (arrays
+        // and their slices) are read eight at a time; other collections byte by byte.
+        if let words = bytes.withContiguousStorageIfAvailable({ buffer -> (UInt64, UInt64, UInt64, UInt64) in
+            func word(_ at: Int) -> UInt64 {
+                var w: UInt64 = 0
+                for i in at..<at + 8 { w = w << 8 | UInt64(buffer[i]) }
+                return w
+            }
+            return (word(0), word(8), word(16), word(24))
+        }) {
+            (a, b, c, d) = words
+            return
+        }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var index = 0
         for byte in bytes {

@@ -90,6 +90,12 @@ public actor NodeRuntime {
     /// Equivocation detector over assignments received by gossip (the host's own detector sees Raft appends).
     var gossipDetector = EquivocationDetector()
     var flushScheduled = false
+    /// Items delivered by gossip and not written yet: they ride in the next synchronous write on the actor (the flush's
+    /// one LMDB transaction, or any other), so a burst of deliveries shares one fsync instead of paying one each. Every
+    /// write on the actor takes them first (`takeDeferred`), so an assignment or process-log entry is never durable
+    /// before the bodies delivered ahead of it.
+    var deferredItems: [ItemWrite] = []
+    var deferredIDs: Set<MessageID> = []
     var announcementSequence: UInt64 = 0
     /// The arrival sequence of the next accepted submission, stored with its pending record (restart order).
     var nextArrival: UInt64 = 1
@@ -464,6 +470,11 @@ public actor NodeRuntime {
     // MARK: validation and delivery
 
     func validate(topic: Topic, id: MessageID, payload: [UInt8]) -> ValidationVerdict {
+        // An assignment this node signed or already verified (a Raft append), byte for byte, on its process's topic:
+        // valid without parsing and checking the signature again.
+        if case .process(let p) = topic, let known = signer.cache.bytes(id), known.process == p, known.bytes == payload {
+            return deferredIDs.contains(id) || (try? store.hasItem(id)) == true ? .ignore : .accept
+        }
         guard payload.count <= configuration.itemBytesMax + 65536,
               let item = try? DataItem(parsing: payload), item.id == id, (try? item.verify()) != nil else { return .reject }
         if item.tag("Type") == "Node-Announcement" {
@@ -473,7 +484,7 @@ public actor NodeRuntime {
             // An assignment must be signed by an admitted scheduler and name the topic's process.
             guard item.tag("Process") == p.base64URL, admitted.contains(NodeIdentity.nodeID(publicKey: item.owner)) else { return .reject }
         }
-        if (try? store.hasItem(id)) == true { return .ignore }
+        if deferredIDs.contains(id) || (try? store.hasItem(id)) == true { return .ignore }
         return .accept
     }
 
@@ -489,10 +500,10 @@ public actor NodeRuntime {
         case "Assignment":
             receivedAssignment(item, bytes: bytes)
         case "Message", "Module":
-            // Written before anything else happens on the actor: an assignment of this message (or a process using
-            // this module) may be stored next, and compute reads the body as soon as it is.
-            storeQuietly(bytes, id: item.id)
-            deliveryTrace?.record(item.id)
+            // Deferred into the next write on the actor (the flush scheduled for this event): an assignment of this
+            // message (or a process using this module) is stored in that write or a later one, never before it,
+            // and compute reads the body only after an assignment is stored.
+            deferStore(bytes, id: item.id)
         default:
             storeDelivered(bytes, id: item.id)
         }
@@ -516,9 +527,59 @@ public actor NodeRuntime {
     }
 
     func storeQuietly(_ bytes: [UInt8], id: MessageID) {
-        do { _ = try store.write(WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)])) } catch {
+        var batch = WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)])
+        let deferred = takeDeferred(into: &batch)
+        do {
+            _ = try store.write(batch)
+            recordDeferred(deferred)
+        } catch {
+            restoreDeferred(deferred)
             counters.storeErrors += 1
             logger.error("store write failed", metadata: ["id": "\(id.base64URL)", "error": "\(error)"])
+        }
+    }
+
+    func deferStore(_ bytes: [UInt8], id: MessageID) {
+        guard deferredIDs.insert(id).inserted else { return }
+        deferredItems.append(ItemWrite(bytes: bytes, expectedID: id))
+        scheduleFlush()
+    }
+
+    /// Moves the deferred items to the front of `batch` (so they are durable no later than what follows them).
+    func takeDeferred(into batch: inout WriteBatch) -> [ItemWrite] {
+        guard !deferredItems.isEmpty else { return [] }
+        let taken = deferredItems
+        batch.items = taken + batch.items
+        deferredItems = []
+        deferredIDs = []
+        return taken
+    }
+
+    /// The deferred items of a write that committed: traced as delivered (AONODE_DELIVERY_TRACE).
+    func recordDeferred(_ taken: [ItemWrite]) {
+        guard let trace = deliveryTrace else { return }
+        for w in taken { if let id = w.expectedID { trace.record(id) } }
+    }
+
+    /// The deferred items of a write that failed go back in the queue for the next one.
+    func restoreDeferred(_ taken: [ItemWrite]) {
+        guard !taken.isEmpty else { return }
+        deferredItems = taken + deferredItems
+        for w in taken { if let id = w.expectedID { deferredIDs.insert(id) } }
+    }
+
+    /// Writes the deferred items on their own (a flush that had nothing else to write).
+    func writeDeferred() {
+        guard !deferredItems.isEmpty else { return }
+        var batch = WriteBatch()
+        let taken = takeDeferred(into: &batch)
+        do {
+            _ = try store.write(batch)
+            recordDeferred(taken)
+        } catch {
+            restoreDeferred(taken)
+            counters.storeErrors += 1
+            logger.error("store write failed", metadata: ["items": "\(taken.count)", "error": "\(error)"])
         }
     }
 
@@ -553,7 +614,11 @@ public actor NodeRuntime {
             counters.gossipRejected += 1
             return
         }
-        storeQuietly(bytes, id: item.id)
+        // A member already holds this exact assignment in its Raft log (the leader publishes only committed ones): the
+        // flush that applies the commit stores it with its process-log entry, and the host's detector saw it in the
+        // append. Storing it here too cost a synchronous write per slot at every follower.
+        if let (_, mine) = scheduler.groups[a.process]?.assignment(atSlot: a.nonce), mine.id == item.id { return }
+        deferStore(bytes, id: item.id)
         checkConflicts(item, a)
         heldAssignments[a.process, default: [:]][a.nonce] = item
         drainHeld(a.process)
@@ -610,10 +675,13 @@ public actor NodeRuntime {
         held = held.filter { $0.key >= next }
         heldAssignments[p] = held.isEmpty ? nil : held
         guard let last else { return }
+        let deferred = takeDeferred(into: &batch)
         do {
             _ = try store.write(batch)
+            recordDeferred(deferred)
             for h in onAssignmentsStored { h(p, last) }
         } catch {
+            restoreDeferred(deferred)
             counters.storeErrors += 1
             logger.error("cannot append process log", metadata: ["process": "\(p.base64URL)", "error": "\(error)"])
         }
@@ -660,9 +728,11 @@ public actor NodeRuntime {
         return now
     }
 
-    func publish(_ item: DataItem, bytes: [UInt8], topic: Topic) {
+    func publish(_ item: DataItem, bytes: [UInt8], topic: Topic) { publish(id: item.id, bytes: bytes, topic: topic) }
+
+    func publish(id: MessageID, bytes: [UInt8], topic: Topic) {
         var r = rng
-        let directives = gossip.publish(topic: topic, id: item.id, payload: bytes, now: tick, rng: &r)
+        let directives = gossip.publish(topic: topic, id: id, payload: bytes, now: tick, rng: &r)
         rng = r
         apply(gossip: directives)
         counters.gossipPublished += 1
@@ -681,22 +751,21 @@ public actor NodeRuntime {
         flushScheduled = false
         while true {
             let ready = scheduler.ready()
-            if ready.isEmpty { scheduler.advance(ready); break }
+            if ready.isEmpty { scheduler.advance(ready); writeDeferred(); break }
             var batch = WriteBatch()
             for w in ready.writes { persist(w, into: &batch) }
             var stored: [(ProcessID, UInt64)] = []
-            var leaderItems: [(ProcessID, DataItem)] = []
+            var leaderItems: [(ProcessID, MessageID, [UInt8])] = []
             for c in ready.commits {
                 for a in c.assignments {
-                    guard let owner = signer.publicKey(of: a.signer),
-                          let item = AssignmentSigner.dataItem(a, owner: owner) else {
+                    guard let bytes = signer.itemBytes(a) else {
                         logger.error("committed assignment from an unknown signer", metadata: ["slot": "\(a.fields.slot)"])
                         continue
                     }
-                    batch.items.append(ItemWrite(bytes: item.serialized(), expectedID: a.id))
+                    batch.items.append(ItemWrite(bytes: bytes, expectedID: a.id))
                     batch.assignments.append(ProcessLogEntry(process: c.process, slot: a.fields.slot, assignmentID: a.id,
                                                              messageID: a.fields.message ?? MessageID(c.process)))
-                    if a.signer == nodeID { leaderItems.append((c.process, item)) }
+                    if a.signer == nodeID { leaderItems.append((c.process, a.id, bytes)) }
                 }
                 if let last = c.assignments.last { stored.append((c.process, last.fields.slot)) }
                 var rec = groupRecords[c.process] ?? (HardState(), scheduler.bootstrapMembers(of: c.process), 0)
@@ -709,8 +778,9 @@ public actor NodeRuntime {
             for s in ready.submissionsAssigned {
                 batch.keyValues.append(.delete(namespace: StateNamespace.pending, key: s.process.bytes + s.message.bytes))
             }
+            let deferred = takeDeferred(into: &batch)
             if !batch.isEmpty {
-                do { _ = try store.write(batch) } catch {
+                do { _ = try store.write(batch); recordDeferred(deferred) } catch {
                     // Persist before send: if the write failed nothing of this batch may leave. Stop the node's
                     // scheduling rather than send unpersisted state.
                     counters.storeErrors += 1
@@ -728,7 +798,7 @@ public actor NodeRuntime {
                 logger.critical("equivocation detected", metadata: ["signer": "\(e.signer.base64URL)", "slot": "\(e.first.fields.slot)"])
             }
             scheduler.advance(ready)
-            for (p, item) in leaderItems { publish(item, bytes: item.serialized(), topic: .process(p)) }
+            for (p, id, bytes) in leaderItems { publish(id: id, bytes: bytes, topic: .process(p)) }
             for (p, slot) in stored {
                 heldAssignments[p] = heldAssignments[p]?.filter { $0.key > slot }
                 for h in onAssignmentsStored { h(p, slot) }

@@ -206,17 +206,19 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
 
     /// Batches from this many items are parsed and hashed on every core.
     static let parallelPrepareItemCountMin = 1024
+    /// Read once: `activeProcessorCount` reads cgroup files on every call (it showed in profiles of small writes).
+    static let prepareThreads = min(ProcessInfo.processInfo.activeProcessorCount, 8)
 
     /// Parses and checks every item and computes its index keys, before the writer lock: parsing, the id and the
     /// SHA-256 of owner and tags are the costly part of an ingest. Large batches use every core; the error reported
     /// is the first bad item's, as with one thread.
     private func prepare(_ batch: WriteBatch) throws(StoreError) -> [PreparedItem] {
         let n = batch.items.count
-        let threads = min(ProcessInfo.processInfo.activeProcessorCount, 8)
-        guard n >= Self.parallelPrepareItemCountMin, threads > 1 else { return try validateItems(batch).map(Self.prepared) }
+        guard n >= Self.parallelPrepareItemCountMin, Self.prepareThreads > 1 else { return try validateItems(batch).map(Self.prepared) }
         guard n <= StoreLimits.batchItemCountMax else {
             throw .limitExceeded("batch of \(n) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
         }
+        let threads = Self.prepareThreads
         let out = UnsafeMutableBufferPointer<Result<PreparedItem, StoreError>?>.allocate(capacity: n)
         out.initialize(repeating: nil)
         defer { _ = out.deinitialize(); out.deallocate() }
