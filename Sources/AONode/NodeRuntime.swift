@@ -271,6 +271,7 @@ public actor NodeRuntime {
 
     func stop() {
         stopping = true
+        writeDeferred()  // items delivered by gossip and not written yet are kept
     }
 
     // MARK: transport events
@@ -781,6 +782,7 @@ public actor NodeRuntime {
             let deferred = takeDeferred(into: &batch)
             if !batch.isEmpty {
                 do { _ = try store.write(batch); recordDeferred(deferred) } catch {
+                    restoreDeferred(deferred)
                     // Persist before send: if the write failed nothing of this batch may leave. Stop the node's
                     // scheduling rather than send unpersisted state.
                     counters.storeErrors += 1
