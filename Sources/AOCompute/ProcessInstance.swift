@@ -314,18 +314,14 @@ final class ProcessInstance {
         return MemoryImage(bytes: bytes, host: state)
     }
 
-    /// SHA-256(memory || page count as u64 big-endian), copying the memory once.
+    /// SHA-256(memory || page count as u64 big-endian).
     func attestationMemoryHash() -> [UInt8] {
+        // Hashed in place (no copy, no zero-fill of a memory-sized buffer): the memory, then its page count.
         let n = memory.byteCount
-        var bytes = [UInt8](repeating: 0, count: n + 8)
-        if n > 0 {
-            memory.withUnsafeBufferPointer(offset: 0, count: n) { src in
-                bytes.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
-            }
-        }
         let pages = UInt64(n / 65536)
-        for i in 0..<8 { bytes[n + i] = UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * i)) }
-        return SHA2.sha256(bytes)
+        let count = (0..<8).map { UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * $0)) }
+        guard n > 0 else { return SHA2.sha256(count) }
+        return memory.withUnsafeBufferPointer(offset: 0, count: n) { src in SHA2.sha256(UnsafeRawBufferPointer(src), then: count) }
     }
 
     /// Copies the memory into `bytes`, in place when it already has the memory's size (no allocation, no page

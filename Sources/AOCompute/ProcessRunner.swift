@@ -136,7 +136,7 @@ public final class ProcessRunner {
     public func snapshot() -> MemoryImage { instance.snapshot() }
 
     /// SHA-256 of the whole linear memory followed by its page count as a u64 **big-endian** (the memory hash of a
-    /// result attestation, `AOCore.ResultAttestation.memoryHash(memory:)`; one copy of the memory, no snapshot).
+    /// result attestation, `AOCore.ResultAttestation.memoryHash(memory:)`; hashed in place, no copy).
     public func attestationMemoryHash() -> [UInt8] { instance.attestationMemoryHash() }
 
     /// Current memory size in bytes.

@@ -10,6 +10,14 @@ public enum SHA2 {
         }
     }
 
+    /// SHA-256 of `head` followed by `tail`, without copying `head` (a process's whole linear memory).
+    public static func sha256(_ head: UnsafeRawBufferPointer, then tail: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 32) { out, n in
+            tail.withUnsafeBytes { t in aonode_sha256_2(head.baseAddress, head.count, t.baseAddress, t.count, out.baseAddress) }
+            n = 32
+        }
+    }
+
     public static func sha384<Bytes: RawBytesConvertible>(_ data: Bytes) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 48) { out, n in
             data.withUnsafeBytes { p in aonode_sha384(p.baseAddress, p.count, out.baseAddress) }

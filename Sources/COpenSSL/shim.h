@@ -33,6 +33,11 @@ static inline void aonode_sha256(const void *d, size_t n, unsigned char *out) {
     SHA256_CTX c; SHA256_Init(&c); SHA256_Update(&c, d, n); SHA256_Final(out, &c);
 }
 
+/* SHA-256 of the concatenation a || b (no copy of a large a). */
+static inline void aonode_sha256_2(const void *a, size_t an, const void *b, size_t bn, unsigned char *out) {
+    SHA256_CTX c; SHA256_Init(&c); SHA256_Update(&c, a, an); SHA256_Update(&c, b, bn); SHA256_Final(out, &c);
+}
+
 #pragma GCC diagnostic pop
 
 /* Builds an RSA public key (e = 65537 unless given) or a full private key from big-endian byte strings.
