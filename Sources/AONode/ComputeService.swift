@@ -419,19 +419,24 @@ public final class ComputeService: @unchecked Sendable {
 
     /// Evaluates `message` on a copy of the state after `slot`. Persists nothing.
     func dryRun(_ p: ProcessID, after slot: UInt64, message: ScheduledMessage) async throws -> AOCompute.EvaluationResult {
-        try await waitEvaluated(p, slot: slot)
-        let (def, module) = try definitionOrThrow(p)
-        let messages = try messagesForState(p, through: slot)
-        let evaluator = self.evaluator
-        let gate = self.gate
-        return try await onEvaluationThread {
-            gate.wait(); defer { gate.signal() }
-            return try evaluator.dryRun(process: def, module: module, messages: messages, message: message)
+        try await withStateInputs(p, through: slot) { evaluator, def, module, messages in
+            try evaluator.dryRun(process: def, module: module, messages: messages, message: message)
         }
     }
 
     /// The memory after slot `slot`.
     func memory(_ p: ProcessID, after slot: UInt64) async throws -> [UInt8] {
+        try await withStateInputs(p, through: slot) { evaluator, def, module, messages in
+            try evaluator.state(process: def, module: module, messages: messages).image.bytes
+        }
+    }
+
+    /// Waits for `slot`, gathers the process definition and the messages from the nearest checkpoint, and runs
+    /// `body` on a big-stack evaluation thread under the evaluation gate.
+    private func withStateInputs<T: Sendable>(
+        _ p: ProcessID, through slot: UInt64,
+        _ body: @escaping @Sendable (Evaluator, ProcessDefinition, ProcessModule, [ScheduledMessage]) throws -> T
+    ) async throws -> T {
         try await waitEvaluated(p, slot: slot)
         let (def, module) = try definitionOrThrow(p)
         let messages = try messagesForState(p, through: slot)
@@ -439,7 +444,7 @@ public final class ComputeService: @unchecked Sendable {
         let gate = self.gate
         return try await onEvaluationThread {
             gate.wait(); defer { gate.signal() }
-            return try evaluator.state(process: def, module: module, messages: messages).image.bytes
+            return try body(evaluator, def, module, messages)
         }
     }
 }
