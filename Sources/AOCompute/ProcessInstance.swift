@@ -314,14 +314,11 @@ final class ProcessInstance {
         return MemoryImage(bytes: bytes, host: state)
     }
 
-    /// SHA-256(memory || page count as u64 big-endian).
-    func attestationMemoryHash() -> [UInt8] {
-        // Hashed in place (no copy, no zero-fill of a memory-sized buffer): the memory, then its page count.
+    /// The attestation memory hash (`AOCore.MemoryCommitment`) of the memory, read in place through `hasher`.
+    func attestationMemoryHash(_ hasher: inout IncrementalMemoryHasher) -> [UInt8] {
         let n = memory.byteCount
-        let pages = UInt64(n / 65536)
-        let count = (0..<8).map { UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * $0)) }
-        guard n > 0 else { return SHA2.sha256(count) }
-        return memory.withUnsafeBufferPointer(offset: 0, count: n) { src in SHA2.sha256(UnsafeRawBufferPointer(src), then: count) }
+        guard n > 0 else { return hasher.hash(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return memory.withUnsafeBufferPointer(offset: 0, count: n) { hasher.hash(UnsafeRawBufferPointer($0)) }
     }
 
     /// Copies the memory into `bytes`, in place when it already has the memory's size (no allocation, no page

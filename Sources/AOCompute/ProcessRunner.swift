@@ -135,9 +135,16 @@ public final class ProcessRunner {
     /// The current state (memory and host state). Copies the memory.
     public func snapshot() -> MemoryImage { instance.snapshot() }
 
-    /// SHA-256 of the whole linear memory followed by its page count as a u64 **big-endian** (the memory hash of a
-    /// result attestation, `AOCore.ResultAttestation.memoryHash(memory:)`; hashed in place, no copy).
-    public func attestationMemoryHash() -> [UInt8] { instance.attestationMemoryHash() }
+    /// The memory hash of a result attestation (`AOCore.MemoryCommitment`): kept current across calls by
+    /// `memoryHasher`, which rehashes only the 4 KiB chunks that differ from the memory it last hashed.
+    public func attestationMemoryHash() -> [UInt8] { instance.attestationMemoryHash(&memoryHasher) }
+
+    /// The copy, chunk and page hashes behind `attestationMemoryHash()` (about one memory's worth of bytes, allocated
+    /// on first use).
+    private var memoryHasher = IncrementalMemoryHasher()
+
+    /// Chunks the last `attestationMemoryHash()` rehashed.
+    public var lastRehashedMemoryChunks: Int { memoryHasher.lastRehashedChunks }
 
     /// Current memory size in bytes.
     public var memoryByteCount: Int { instance.memory.byteCount }

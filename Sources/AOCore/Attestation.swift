@@ -6,18 +6,20 @@ import Foundation
 /// collect them from several nodes and compare (`AOClient.LightClient`).
 ///
 /// Signed bytes (fixed layout, no length prefixes needed because every field has a fixed size):
-/// `"aonode-attestation-v1"` (21 ASCII bytes) || process (32) || slot (8, big-endian) || message (32) ||
+/// `"aonode-attestation-v2"` (21 ASCII bytes) || process (32) || slot (8, big-endian) || message (32) ||
 /// resultHash (32) || memoryHash (32). The domain tag keeps an attestation signature from ever being valid as a
 /// data-item, transport or assignment signature made with the same node key, and the version lets the layout change.
 ///
 /// - `resultHash` = SHA-256 of the exact bytes `handle` returned (`resultHash(of:)`), not of aonode's re-rendered
 ///   `/result` JSON: two nodes agree on it only if their modules produced the same bytes.
-/// - `memoryHash` = SHA-256(whole linear memory || page count as 8-byte big-endian) (`memoryHash(memory:)`).
-///   Note: `AOCompute.MemoryImage.stateHash()` appends the page count little-endian (it predates this format), so
-///   the two are different numbers; an attestation always uses this one.
+/// - `memoryHash` = `MemoryCommitment`'s tree hash of the whole linear memory (`memoryHash(memory:)`): SHA-256 over
+///   the page count and per-64 KiB-page hashes of per-4 KiB-chunk SHA-256s, so a node keeps it current per slot by
+///   rehashing only what a message changed. Version 1 (`"aonode-attestation-v1"`) hashed the whole memory flat; its
+///   signatures do not verify as version 2, so an old attestation can never pass for a new one.
+///   Note: `AOCompute.MemoryImage.stateHash()` (checkpoint integrity) is a different number.
 public struct ResultAttestation: Sendable, Hashable {
     /// The domain tag that starts the signed bytes.
-    public static let domain: [UInt8] = Array("aonode-attestation-v1".utf8)
+    public static let domain: [UInt8] = Array("aonode-attestation-v2".utf8)
     /// Length of the signed bytes: domain, process, slot, message, two hashes.
     public static let signedBytesCount = 21 + 32 + 8 + 32 + 32 + 32
 
@@ -26,7 +28,7 @@ public struct ResultAttestation: Sendable, Hashable {
     public let message: MessageID
     /// SHA-256 of the bytes `handle` returned; always 32 bytes.
     public let resultHash: [UInt8]
-    /// SHA-256 of the memory followed by its page count (big-endian u64); always 32 bytes.
+    /// `MemoryCommitment.hash(memory:)` of the linear memory after the slot; always 32 bytes.
     public let memoryHash: [UInt8]
     /// The signer's ed25519 public key (32 bytes).
     public let signer: [UInt8]
@@ -88,13 +90,8 @@ public struct ResultAttestation: Sendable, Hashable {
     /// SHA-256 of the bytes `handle` returned.
     public static func resultHash(of handleOutput: [UInt8]) -> [UInt8] { SHA2.sha256(handleOutput) }
 
-    /// SHA-256(memory || page count as u64 big-endian), the page count being `memory.count / 65536`
-    /// (linear memory is always whole 64 KiB pages).
-    public static func memoryHash(memory: [UInt8]) -> [UInt8] {
-        var bytes = memory
-        withUnsafeBytes(of: UInt64(memory.count / 65536).bigEndian) { bytes += $0 }
-        return SHA2.sha256(bytes)
-    }
+    /// The memory hash of a linear memory (`MemoryCommitment.hash(memory:)`).
+    public static func memoryHash(memory: [UInt8]) -> [UInt8] { MemoryCommitment.hash(memory: memory) }
 
     // MARK: JSON
 

@@ -5,13 +5,14 @@ import AOStoreLMDB
 /// The node's own result attestations (DESIGN.md §6, `AOCore.ResultAttestation`): one per evaluated slot, signed
 /// with the node key, kept in the KV namespace `compute.attest` under process ++ slot (8 bytes big-endian).
 ///
-/// Value layout (version 1): `0x01 | message (32) | resultHash (32) | memoryHash (32) | signature (64)`; the signer
+/// Value layout (version 2): `0x02 | message (32) | resultHash (32) | memoryHash (32) | signature (64)`; the signer
 /// is this node's key. The result hash covers the exact bytes `handle` returned (SHA-256 of the empty string when
-/// the call trapped and returned nothing); the memory hash the whole linear memory after the message (after a
-/// rollback: the state before it) followed by its page count, big-endian.
+/// the call trapped and returned nothing); the memory hash is `AOCore.MemoryCommitment`'s tree hash of the linear
+/// memory after the message (after a rollback: the state before it). Records of version 1 (a flat SHA-256 of the
+/// memory, signed as `aonode-attestation-v1`) read as absent: their signatures are not valid version-2 attestations.
 enum Attestations {
     static let namespace = "compute.attest"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let emptyHash = SHA2.sha256([UInt8]())
 
     static func key(process: ProcessID, slot: UInt64) -> [UInt8] { process.bytes + NodeRuntime.be(slot) }

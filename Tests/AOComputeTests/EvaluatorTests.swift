@@ -60,13 +60,8 @@ import Testing
         #expect(next.last?.output == .number(3))
     }
 
-    /// SHA-256(memory || page count u64 big-endian): the attestation memory hash, from a snapshot.
-    static func memoryHash(_ bytes: [UInt8]) -> [UInt8] {
-        var b = bytes
-        let pages = UInt64(bytes.count / 65536)
-        for i in 0..<8 { b.append(UInt8(truncatingIfNeeded: pages >> UInt64(56 - 8 * i))) }
-        return SHA2.sha256(b)
-    }
+    /// The attestation memory hash of a snapshot, from scratch (the definition, not the runner's incremental hasher).
+    static func memoryHash(_ bytes: [UInt8]) -> [UInt8] { MemoryCommitment.hash(memory: bytes) }
 
     @Test func afterEachSeesEveryNewSlotAndPastStatesAreRebuilt() throws {
         let module = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)

@@ -27,7 +27,7 @@ import Testing
         let a = Self.signed(slot: 0x0102_0304_0506_0708)
         let b = a.signedBytes
         #expect(b.count == ResultAttestation.signedBytesCount)
-        #expect(Array(b[0..<21]) == Array("aonode-attestation-v1".utf8))
+        #expect(Array(b[0..<21]) == Array("aonode-attestation-v2".utf8))
         #expect(Array(b[21..<53]) == Self.process.bytes)
         #expect(Array(b[53..<61]) == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(b[61..<93]) == Self.message.bytes)
@@ -36,11 +36,55 @@ import Testing
         #expect(Ed25519.verify(signature: a.signature, message: b, publicKey: a.signer))
     }
 
-    @Test func memoryHashAppendsThePageCountBigEndian() {
+    static func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+
+    /// Known answers computed with Python's hashlib from the written definition (docs/COMPUTE.md): page 0 holds
+    /// `i % 251`, page 1 zeros; and one zero page.
+    @Test func memoryHashIsTheDocumentedTreeKnownAnswers() {
+        let twoPages = (0..<65536).map { UInt8($0 % 251) } + [UInt8](repeating: 0, count: 65536)
+        #expect(Self.hex(ResultAttestation.memoryHash(memory: twoPages))
+                == "bda7c22ceb81d0c2ebdc2e0bd33ddedf3eb84d1d3e32244346816d5af07ba7bf")
+        #expect(Self.hex(ResultAttestation.memoryHash(memory: [UInt8](repeating: 0, count: 65536)))
+                == "36468cb1c6bf6e4a5d9d82a50418c5e36ec6ec9d7848f3b2dc97368bdaeca5b2")
+    }
+
+    @Test func memoryHashIsTheTreeOverChunksAndPages() {
         let memory = [UInt8](repeating: 0xAA, count: 2 * 65536)
-        #expect(ResultAttestation.memoryHash(memory: memory) == SHA2.sha256(memory + [0, 0, 0, 0, 0, 0, 0, 2]))
-        // Same bytes, different page count framing: a different hash.
-        #expect(ResultAttestation.memoryHash(memory: memory) != SHA2.sha256(memory + [2, 0, 0, 0, 0, 0, 0, 0]))
+        let chunk = SHA2.sha256([UInt8](repeating: 0xAA, count: 4096))
+        let page = SHA2.sha256(Array([[UInt8]](repeating: chunk, count: 16).joined()))
+        let expected = SHA2.sha256(Array("aonode/memory/v2".utf8) + [0, 0, 0, 0, 0, 0, 0, 2] + page + page)
+        #expect(ResultAttestation.memoryHash(memory: memory) == expected)
+        // Not the format-1 flat hash, and the page count is part of it.
+        #expect(ResultAttestation.memoryHash(memory: memory) != SHA2.sha256(memory + [0, 0, 0, 0, 0, 0, 0, 2]))
+        #expect(ResultAttestation.memoryHash(memory: Array(memory[0..<65536])) != expected)
+    }
+
+    /// The incremental hasher equals the definition after every kind of change: one byte, scattered bytes, a whole
+    /// page, growth, a change back to an earlier state, and a smaller memory (a different instance).
+    @Test func incrementalHasherAlwaysEqualsTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        var memory = [UInt8](repeating: 0, count: 4 * 65536)
+        var hasher = IncrementalMemoryHasher()
+        func check(_ why: String, rehashed: Int? = nil) {
+            let incremental = memory.withUnsafeBytes { hasher.hash($0) }
+            #expect(incremental == MemoryCommitment.hash(memory: memory), "\(why)")
+            if let rehashed { #expect(hasher.lastRehashedChunks == rehashed, "\(why): chunks rehashed") }
+        }
+        check("first call hashes everything", rehashed: 64)
+        check("nothing changed", rehashed: 0)
+        memory[70_000] ^= 1
+        check("one byte", rehashed: 1)
+        let original = memory
+        for _ in 0..<50 { memory[Int.random(in: 0..<memory.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+        check("scattered bytes")
+        for i in 65536..<131072 { memory[i] = UInt8(truncatingIfNeeded: i) }
+        check("a whole page")
+        memory += [UInt8](repeating: 7, count: 2 * 65536)
+        check("growth by two pages")
+        memory = original
+        check("back to an earlier, smaller state (a different instance)")
+        memory[memory.count - 1] = 9
+        check("the very last byte", rehashed: 1)
     }
 
     /// Every field change breaks the signature.
