@@ -56,6 +56,10 @@ public final class ComputeService: @unchecked Sendable {
     var stopping = false
     private var waiterSequence: UInt64 = 0
     var runtime: NodeRuntime?
+    /// Asks peers for items evaluation waits for (a module, a process item, a message body that gossip never
+    /// brought); set by `Node` to `Replication.fetchInBackground`. Without it a missing item waits for gossip or
+    /// anti-entropy alone.
+    var fetchMissing: (@Sendable ([MessageID]) -> Void)?
 
     init(store: LMDBContentStore, key: Ed25519PrivateKey, configuration: NodeConfiguration, logger: Logger) {
         self.store = store; self.key = key; self.configuration = configuration; self.logger = logger
@@ -174,8 +178,9 @@ public final class ComputeService: @unchecked Sendable {
                 lock.withLock { work[p]!.evaluated = max(work[p]!.evaluated ?? -1, last) }
                 wake(p)
                 triggerCrank(p)
-            case .paused(let why):
+            case .paused(let why, let missing):
                 logger.notice("evaluation paused", metadata: ["process": "\(p.base64URL)", "reason": "\(why)"])
+                if !missing.isEmpty { fetchMissing?(missing) }
                 lock.withLock { work[p]!.paused = why; work[p]!.running = false }
                 failWaiters(p, NodeQueryError.unavailable("Evaluation of \(p.base64URL) waits: \(why). Retry later."))
                 DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in
@@ -199,7 +204,8 @@ public final class ComputeService: @unchecked Sendable {
         }
     }
 
-    enum ChunkOutcome { case evaluated(Int64), paused(String), failed(String) }
+    /// `paused` names the items it waits for (fetched from peers), when it knows them.
+    enum ChunkOutcome { case evaluated(Int64), paused(String, missing: [MessageID]), failed(String) }
 
     /// Evaluates slots `after+1 ... through` of `p` (fewer when an item is missing).
     private func evaluateChunk(_ p: ProcessID, after: Int64, through: Int64) -> ChunkOutcome {
@@ -207,7 +213,7 @@ public final class ComputeService: @unchecked Sendable {
         switch definition(p) {
         case .success(let v): d = v
         case .failure(let e):
-            if case .missing(let why) = e { return .paused(why) }
+            if case .missing(let why, let id) = e { return .paused(why, missing: id.map { [$0] } ?? []) }
             return .failed("\(e)")
         }
         let def = d.0, module = d.1
@@ -219,9 +225,9 @@ public final class ComputeService: @unchecked Sendable {
         if live != after, after >= 0 {
             start = (try? store.latestCheckpoint(process: p, atOrBefore: UInt64(after))).map { Int64($0.slot) + 1 } ?? 0
         }
-        let (messages, missing) = scheduledMessages(p, from: UInt64(start), through: UInt64(through))
+        let (messages, missing, missingID) = scheduledMessages(p, from: UInt64(start), through: UInt64(through))
         guard let last = messages.last, last.slot > after else {
-            return .paused(missing ?? "slot \(after + 1) is not in the process log")
+            return .paused(missing ?? "slot \(after + 1) is not in the process log", missing: missingID.map { [$0] } ?? [])
         }
         let signer = key
         let store = computeStore
@@ -241,29 +247,32 @@ public final class ComputeService: @unchecked Sendable {
         }
         if let missing, last.slot < through {
             logger.notice("evaluation stops before a missing item", metadata: ["process": "\(p.base64URL)", "reason": "\(missing)"])
+            if let missingID { fetchMissing?([missingID]) }
         }
         return .evaluated(last.slot)
     }
 
     enum DefinitionError: Error, CustomStringConvertible {
-        case missing(String), invalid(String)
-        var description: String { switch self { case .missing(let s), .invalid(let s): return s } }
+        /// An item is not on this node yet (its id, when one item is to blame).
+        case missing(String, MessageID?)
+        case invalid(String)
+        var description: String { switch self { case .missing(let s, _), .invalid(let s): return s } }
     }
 
     /// The process definition and parsed module of `p` (cached).
     func definition(_ p: ProcessID) -> Result<(ProcessDefinition, ProcessModule), DefinitionError> {
         if let d = lock.withLock({ definitions[p] }) { return .success(d) }
-        guard let item = try? store.item(MessageID(p)) else { return .failure(.missing("the process item \(p.base64URL) is not on this node yet")) }
+        guard let item = try? store.item(MessageID(p)) else { return .failure(.missing("the process item \(p.base64URL) is not on this node yet", MessageID(p))) }
         let process: AOProcess
         do { process = try AOProcess(item) } catch { return .failure(.invalid("the process item is not an AO process: \(error)")) }
         guard let moduleItem = try? store.item(process.module) else {
-            return .failure(.missing("the module \(process.module.base64URL) is not on this node yet"))
+            return .failure(.missing("the module \(process.module.base64URL) is not on this node yet", process.module))
         }
         let module: AOModule
         do { module = try AOModule(moduleItem) } catch { return .failure(.invalid("the module item is not an AO module: \(error)")) }
         guard let e0 = try? store.assignment(process: p, slot: 0), let a0item = try? store.item(e0.assignmentID),
               let a0 = try? AOAssignment(a0item) else {
-            return .failure(.missing("the process's own assignment (slot 0) is not on this node yet"))
+            return .failure(.missing("the process's own assignment (slot 0) is not on this node yet", nil))
         }
         let parsed: ProcessModule
         if let m = lock.withLock({ modules[module.id] }) {
@@ -278,26 +287,27 @@ public final class ComputeService: @unchecked Sendable {
     }
 
     /// The scheduled messages of slots `from...through` (as AO's CU builds them: assignment + message item; slot 0
-    /// is the process item itself), stopping before the first slot whose assignment or message is not stored.
-    func scheduledMessages(_ p: ProcessID, from: UInt64, through: UInt64) -> ([ScheduledMessage], String?) {
-        guard through >= from else { return ([], nil) }
+    /// is the process item itself), stopping before the first slot whose assignment or message is not stored: then
+    /// also why, and the missing item's id when it is known.
+    func scheduledMessages(_ p: ProcessID, from: UInt64, through: UInt64) -> ([ScheduledMessage], String?, MessageID?) {
+        guard through >= from else { return ([], nil, nil) }
         var out: [ScheduledMessage] = []
         var slot = from
         while slot <= through {
             guard let entries = try? store.processLog(process: p, from: slot, through: through, limit: 256), !entries.isEmpty else { break }
             for e in entries {
-                guard e.slot == slot else { return (out, "slot \(slot) is not in the process log") }
+                guard e.slot == slot else { return (out, "slot \(slot) is not in the process log", nil) }
                 guard let aItem = try? store.item(e.assignmentID), let a = try? AOAssignment(aItem) else {
-                    return (out, "the assignment \(e.assignmentID.base64URL) of slot \(slot) is not on this node yet")
+                    return (out, "the assignment \(e.assignmentID.base64URL) of slot \(slot) is not on this node yet", e.assignmentID)
                 }
                 guard let m = try? store.item(e.messageID) else {
-                    return (out, "the message \(e.messageID.base64URL) of slot \(slot) is not on this node yet")
+                    return (out, "the message \(e.messageID.base64URL) of slot \(slot) is not on this node yet", e.messageID)
                 }
                 out.append(ScheduledMessage(assignment: a, message: m))
                 slot += 1
             }
         }
-        return (out, slot <= through ? "slot \(slot) is not in the process log" : nil)
+        return (out, slot <= through ? "slot \(slot) is not in the process log" : nil, nil)
     }
 
     // MARK: waiting for results
@@ -402,8 +412,9 @@ public final class ComputeService: @unchecked Sendable {
             from = cp.slot + 1
             if from > slot { from = slot }
         }
-        let (messages, missing) = scheduledMessages(p, from: from, through: slot)
+        let (messages, missing, missingID) = scheduledMessages(p, from: from, through: slot)
         guard messages.last?.slot == Int64(slot) else {
+            if let missingID { fetchMissing?([missingID]) }
             throw NodeQueryError.unavailable("The state of \(p.base64URL) at slot \(slot) cannot be rebuilt: \(missing ?? "items missing").")
         }
         return messages
@@ -412,7 +423,9 @@ public final class ComputeService: @unchecked Sendable {
     func definitionOrThrow(_ p: ProcessID) throws -> (ProcessDefinition, ProcessModule) {
         switch definition(p) {
         case .success(let d): return d
-        case .failure(.missing(let why)): throw NodeQueryError.unavailable("Cannot evaluate \(p.base64URL): \(why).")
+        case .failure(.missing(let why, let id)):
+            if let id { fetchMissing?([id]) }
+            throw NodeQueryError.unavailable("Cannot evaluate \(p.base64URL): \(why).")
         case .failure(.invalid(let why)): throw NodeQueryError.unprocessable("Cannot evaluate \(p.base64URL): \(why).")
         }
     }

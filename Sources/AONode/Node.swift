@@ -148,8 +148,13 @@ public final class Node: @unchecked Sendable {
             throw NodeStartError("cannot restore the node's state from the store: \(error)")
         }
         let compute = ComputeService(store: store, key: key, configuration: config, logger: logger.with(label: "compute"))
-        await compute.attach(runtime: runtime)
         let replication = Replication(runtime: runtime, store: store, logger: logger.with(label: "replication"))
+        // Set before the compute service starts its workers (they read it without a lock).
+        compute.fetchMissing = { [weak replication] ids in
+            guard let replication else { return }
+            Task { await replication.fetchInBackground(ids) }
+        }
+        await compute.attach(runtime: runtime)
         await replication.attach()
         let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters,
                                         replication: replication)

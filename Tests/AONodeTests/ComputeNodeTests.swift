@@ -1,5 +1,6 @@
 import AOCore
 import AONode
+import AOStoreLMDB
 import AOTransport
 import AsyncHTTPClient
 import Foundation
@@ -29,9 +30,14 @@ final class ComputeHarness: @unchecked Sendable {
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
     let user = Ed25519PrivateKey.generate()
 
-    static func configuration(_ dir: String) -> NodeConfiguration {
+    let peers: [Endpoint]
+    let networkFile: String?
+
+    static func configuration(_ dir: String, peers: [Endpoint] = [], networkFile: String? = nil) -> NodeConfiguration {
         var c = NodeConfiguration()
         c.dataDirectory = dir
+        c.peers = peers
+        c.networkFile = networkFile
         c.listen = Endpoint(host: "127.0.0.1", port: 0)
         c.http = Endpoint(host: "127.0.0.1", port: 0)
         c.checkpointEveryMessages = 3
@@ -45,9 +51,26 @@ final class ComputeHarness: @unchecked Sendable {
         return l
     }
 
-    init() async throws {
+    /// A node of its own (it admits only itself as scheduler), or an observer of `scheduler`'s network. `imported`
+    /// items are put in the store before the node starts (as `aonode store import` does): never gossiped.
+    init(observing scheduler: Node? = nil, imported: [DataItem] = []) async throws {
         dataDir = NSTemporaryDirectory() + "aonode-compute-\(UUID().uuidString)"
-        node = try Node(configuration: Self.configuration(dataDir), logger: Self.logger())
+        if !imported.isEmpty {
+            let store = try LMDBContentStore(directory: Self.configuration(dataDir).storeDirectory)
+            for item in imported { try store.put(item.serialized()) }
+            store.close()
+        }
+        if let e = scheduler?.endpoints {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            let file = (dataDir as NSString).appendingPathComponent("network.json")
+            try NetworkConfiguration(name: "pair", schedulers: [.init(publicKey: e.publicKey, endpoint: e.transport.description)]).write(path: file)
+            peers = [e.transport]
+            networkFile = file
+        } else {
+            peers = []
+            networkFile = nil
+        }
+        node = try Node(configuration: Self.configuration(dataDir, peers: peers, networkFile: networkFile), logger: Self.logger())
         let e = try await node.start()
         base = "http://127.0.0.1:\(e.http.port)"
     }
@@ -55,7 +78,7 @@ final class ComputeHarness: @unchecked Sendable {
     /// Graceful shutdown, then a new node on the same data directory.
     func restart() async throws {
         await node.shutdown()
-        node = try Node(configuration: Self.configuration(dataDir), logger: Self.logger())
+        node = try Node(configuration: Self.configuration(dataDir, peers: peers, networkFile: networkFile), logger: Self.logger())
         let e = try await node.start()
         base = "http://127.0.0.1:\(e.http.port)"
     }
@@ -92,13 +115,16 @@ final class ComputeHarness: @unchecked Sendable {
     // MARK: AO items
 
     func publishModule() async throws -> MessageID {
+        try await submit(try Self.moduleItem(signer: user))
+    }
+
+    static func moduleItem(signer: Ed25519PrivateKey) throws -> DataItem {
         let wasm = try [UInt8](Data(contentsOf: URL(fileURLWithPath: NodeLuaModule.path)))
-        let item = try DataItem.create(signer: user, tags: [
+        return try DataItem.create(signer: signer, tags: [
             DataItemTag("Data-Protocol", "ao"), DataItemTag("Variant", "ao.TN.1"), DataItemTag("Type", "Module"),
             DataItemTag("Module-Format", "wasm32-unknown-emscripten2"), DataItemTag("Input-Encoding", "JSON-1"), DataItemTag("Output-Encoding", "JSON-1"),
             DataItemTag("Content-Type", "application/wasm"),
         ], data: wasm)
-        return try await submit(item)
     }
 
     func spawn(module: MessageID, name: String) async throws -> ProcessID {
@@ -242,6 +268,38 @@ struct ComputeNodeTests {
             throw error
         }
         await h.close()
+    }
+
+    /// A module that was never gossiped (imported into the scheduler's store, as modules already on Arweave are)
+    /// is in no process log that sync would bring. Asked for a result, an observer node fetches it from a peer
+    /// and evaluates; before compute asked replication for missing items, it answered 503 forever.
+    @Test func anObserverFetchesAModuleThatWasNeverGossiped() async throws {
+        let moduleItem = try ComputeHarness.moduleItem(signer: Ed25519PrivateKey.generate())
+        let module = moduleItem.id
+        let a = try await ComputeHarness(imported: [moduleItem])
+        var b: ComputeHarness?
+        do {
+            let pid = try await a.spawn(module: module, name: "counter")
+            var last: MessageID?
+            for _ in 0..<3 { last = try await a.send(pid, [DataItemTag("Action", "Increment")]) }
+            #expect(ComputeHarness.evalOutput(try await a.result(last!, pid)) == "3")
+
+            let joiner = try await ComputeHarness(observing: a.node)
+            b = joiner
+            let (before, _) = try await joiner.request("GET", "/raw/\(module.base64URL)")
+            #expect(before == 404, "the observer should not have the module before it asks for a result")
+            let r = try await joiner.result(last!, pid, timeout: 30)
+            #expect(r["Error"] == nil, "\(r)")
+            #expect(ComputeHarness.evalOutput(r) == "3", "\(r)")
+            let (after, raw) = try await joiner.request("GET", "/raw/\(module.base64URL)")
+            #expect(after == 200 && raw.count > 100_000)
+        } catch {
+            await b?.close()
+            await a.close()
+            throw error
+        }
+        await b?.close()
+        await a.close()
     }
 
     /// Two processes on one node play ping-pong through cranking: A pings B (from an Eval), B's Ping handler replies
