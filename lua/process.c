@@ -25,6 +25,8 @@
 
 #include "ao_lua_sources.h" /* generated: struct ao_lua_source ao_lua_sources[], ao_lua_sources_count */
 
+int luaopen_json_native(lua_State *L); /* lua/json-native.c: json.decode in C */
+
 static lua_State *process_state = NULL;
 
 /* The last result, owned here: handle's return value stays valid until the next call, which frees it. */
@@ -39,9 +41,12 @@ static int boot(void) {
   if (L == NULL) return 1;
   luaL_openlibs(L);
 
-  /* package.preload[name] = the compiled chunk of each embedded file */
+  /* package.preload[name] = the compiled chunk of each embedded file, and "json.native" (the C decoder json.lua
+     takes when present) */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_json_native);
+  lua_setfield(L, -2, "json.native");
   for (size_t i = 0; i < ao_lua_sources_count; i++) {
     const struct ao_lua_source *s = &ao_lua_sources[i];
     if (luaL_loadbufferx(L, (const char *)s->text, s->length, s->chunkname, "t") != LUA_OK) {

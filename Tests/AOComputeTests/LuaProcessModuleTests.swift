@@ -170,6 +170,68 @@ struct LuaProcessModuleTests {
         #expect(Self.data(p.eval("return X .. ' ' .. Inbox[#Inbox].From")) == "10 MALLORY")
     }
 
+    /// json.decode inside the module is the C decoder (lua/json-native.c); json.decodeLua is the Lua one it replaces.
+    /// Both must give the same value (types included: 1 and 1.0 differ) or the same error text, on hand-picked edge
+    /// cases and on seeded random mutations of JSON texts.
+    @Test func theCJSONDecoderMatchesTheLuaDecoder() throws {
+        let p = try LuaProcess()
+        let r = p.eval(#"""
+            assert(json.decode ~= json.decodeLua, "the C decoder is not loaded")
+            local show = require("process").stringify
+            local corpus = {
+              '{"a":[1,2,{"b":null}],"c":"d"}', '42', '42.0', '-0', '-1.5e3', '1E+2', '1e-2', '0.5', '-0.0', '01', '1.',
+              '1.e5', '01e5', '1-5', '1e', '-', '-a', '.5', '9007199254740993', '9223372036854775807',
+              '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '123456789012345678901234567890',
+              '1e400', '"\\u00e9\\u2603\\ud83d\\ude00"', '"\\ud83d"', '"\\ude00"', '"\\ud83d\\u0041"', '"\\ud83dx"',
+              '"\\u12"', '"\\u12G4"', '"\\x"', '"\\', '"abc', '"a\\nb\\t\\"\\\\\\/\\b\\f\\r"', '"\1"', '"\127"',
+              '"\200\255"', ' \n\t[ 1 , 2 ] \r\n', '[1,]', '[,1]', '[1 2]', '{"a" 1}', '{"a":1,}', '{1:2}', '{"a":1 "b":2}',
+              '{"a":1,"a":null}', '{"a":null,"a":2}', '[null,null,3]', 'true', 'false', 'null', 'nul', 'tru', 'truex',
+              'True', '', ' ', '[', '{', '[]', '{}', '[[]]', '{"":{}}', '"\0"', '\0', '[1]x', 'x', '"\\/"',
+              string.rep("[", 200) .. string.rep("]", 200), string.rep("[", 201) .. string.rep("]", 201),
+              string.rep("[", 202) .. string.rep("]", 202), string.rep('{"a":', 201) .. "1" .. string.rep("}", 201),
+            }
+            local seeds = { '{"Id":"x1","Tags":[{"name":"Action","value":"Eval"}],"Data":"return 1","Block-Height":1000}',
+              '[1,-2.5e3,true,false,null,"\\u00e9\\n",{"k":[]}]', '{"a":{"b":{"c":[0.125,"z"]}}}' }
+            local alphabet = '{}[]:,"\\u0123456789abcdefE.-+ \n\ttrfnl\1\127\200'
+            math.randomseed(42)
+            for i = 1, 600 do
+              local s = seeds[(i % #seeds) + 1]
+              for _ = 1, math.random(1, 3) do
+                local at = math.random(1, #s + 1)
+                local k = math.random(1, #alphabet)
+                local c = alphabet:sub(k, k)
+                local op = math.random(1, 3)
+                if op == 1 then s = s:sub(1, at - 1) .. c .. s:sub(at)
+                elseif op == 2 then s = s:sub(1, at - 1) .. s:sub(at + 1)
+                else s = s:sub(1, at - 1) .. c .. s:sub(at + 1) end
+              end
+              corpus[#corpus + 1] = s
+            end
+            local function run(decode, s)
+              local ok, v = pcall(decode, s)
+              if ok then return "ok " .. show(v) end
+              return "error " .. tostring(v)
+            end
+            local differ, errors = {}, 0
+            for _, s in ipairs(corpus) do
+              local c, l = run(json.decode, s), run(json.decodeLua, s)
+              if c:sub(1, 5) == "error" then errors = errors + 1 end
+              if c ~= l then differ[#differ + 1] = string.format("%q: C %s | Lua %s", s, c, l) end
+            end
+            for _, bad in ipairs({ 5, true }) do
+              if run(json.decode, bad) ~= run(json.decodeLua, bad) then differ[#differ + 1] = "non-string " .. tostring(bad) end
+            end
+            return #corpus .. " cases, " .. errors .. " errors, " .. #differ .. " differ" ..
+              (#differ > 0 and (": " .. table.concat(differ, "; ", 1, math.min(#differ, 5))) or "")
+            """#)
+        #expect(r.error == nil, "\(String(describing: r.error))")
+        let summary = Self.data(r) ?? ""
+        #expect(summary.hasSuffix(" 0 differ"), "\(summary)")
+        // Both kinds of case are exercised: values and errors.
+        let numbers = summary.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 3 && numbers[1] > 100 && numbers[0] - numbers[1] > 100, "\(summary)")
+    }
+
     @Test func sendSpawnAndAssignFillTheOutbox() throws {
         let p = try LuaProcess()
         let r = p.eval(#"""
