@@ -61,8 +61,13 @@ public final class ComputeService: @unchecked Sendable {
     /// anti-entropy alone.
     var fetchMissing: (@Sendable ([MessageID]) -> Void)?
 
-    init(store: LMDBContentStore, key: Ed25519PrivateKey, configuration: NodeConfiguration, logger: Logger) {
+    /// Evaluations and their durations (`aonode_compute_evaluation*`).
+    let metrics: NodeMetrics
+
+    init(store: LMDBContentStore, key: Ed25519PrivateKey, configuration: NodeConfiguration, logger: Logger,
+         metrics: NodeMetrics = .isolated()) {
         self.store = store; self.key = key; self.configuration = configuration; self.logger = logger
+        self.metrics = metrics
         computeStore = LMDBComputeStore(store: store)
         evaluator = Evaluator(store: computeStore,
                               policy: CheckpointPolicy(everyMessages: configuration.checkpointEveryMessages))
@@ -231,8 +236,14 @@ public final class ComputeService: @unchecked Sendable {
         }
         let signer = key
         let store = computeStore
+        let metrics = self.metrics
+        // Each message's evaluation: from the end of the previous one's bookkeeping to this callback (the first one
+        // includes a restore or replay, when there is one).
+        var started = ContinuousClock.now
         do {
             _ = try evaluator.evaluate(process: def, module: module, messages: messages) { m, r, runner in
+                metrics.recordEvaluation(duration: ContinuousClock.now - started)
+                defer { started = ContinuousClock.now }
                 let slot = UInt64(m.slot)
                 guard let mid = MessageID(base64URL: m.id) else { return }
                 let a = Attestations.sign(key: signer, process: p, slot: slot, message: mid, resultHash: r.resultHash,

@@ -48,10 +48,16 @@ public final class Node: @unchecked Sendable {
         var endpoints: NodeEndpoints
     }
 
-    public init(configuration: NodeConfiguration, logger: Logger) throws {
+    /// The node's metrics registry (`GET /metrics`).
+    public let metrics: NodeMetrics
+
+    /// `metrics`: a registry of the node's own by default (several nodes in one process keep their numbers apart);
+    /// `aonode run` passes `NodeMetrics()`, the process registry swift-metrics reports into.
+    public init(configuration: NodeConfiguration, logger: Logger, metrics: NodeMetrics = .isolated()) throws {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// The running node's runtime (tests and benchmarks inspect it).
@@ -147,7 +153,8 @@ public final class Node: @unchecked Sendable {
             task.cancel(); await transport.shutdown(); store.close()
             throw NodeStartError("cannot restore the node's state from the store: \(error)")
         }
-        let compute = ComputeService(store: store, key: key, configuration: config, logger: logger.with(label: "compute"))
+        let compute = ComputeService(store: store, key: key, configuration: config, logger: logger.with(label: "compute"),
+                                     metrics: metrics)
         let replication = Replication(runtime: runtime, store: store, logger: logger.with(label: "replication"))
         // Set before the compute service starts its workers (they read it without a lock).
         compute.fetchMissing = { [weak replication] ids in
@@ -156,10 +163,10 @@ public final class Node: @unchecked Sendable {
         }
         await compute.attach(runtime: runtime)
         await replication.attach()
-        let metrics = NodeMetricsSource(runtime: runtime, store: store, transport: transport, http: server.counters,
-                                        replication: replication)
+        let metricsSource = NodeMetricsSource(metrics: metrics, runtime: runtime, store: store, transport: transport,
+                                              http: server.counters, replication: replication)
         let api = NodeAPI(runtime: runtime, store: store, compute: compute, configuration: config, network: network,
-                          logger: logger.with(label: "api"), metrics: { await metrics.text() })
+                          logger: logger.with(label: "api"), metrics: { await metricsSource.text() })
         apiBox.set(api)
         await runtime.start()
 

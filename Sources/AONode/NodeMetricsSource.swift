@@ -2,16 +2,20 @@ import AOHTTP
 import AOStoreLMDB
 import AOTransportUV
 
-/// Renders the node's counters in the Prometheus text format for `GET /metrics`.
+/// `GET /metrics`: publishes the counters the node's parts keep (runtime, gossip, scheduler, transport, replication,
+/// store) into the node's `NodeMetrics` registry at scrape time, then renders the registry in the Prometheus text
+/// format.
 final class NodeMetricsSource: @unchecked Sendable {
+    let metrics: NodeMetrics
     let runtime: NodeRuntime
     let store: LMDBContentStore
     let transport: UVTransport
     let http: HTTPCounters
     let replication: Replication?
 
-    init(runtime: NodeRuntime, store: LMDBContentStore, transport: UVTransport, http: HTTPCounters,
+    init(metrics: NodeMetrics, runtime: NodeRuntime, store: LMDBContentStore, transport: UVTransport, http: HTTPCounters,
          replication: Replication? = nil) {
+        self.metrics = metrics
         self.runtime = runtime; self.store = store; self.transport = transport; self.http = http
         self.replication = replication
     }
@@ -19,9 +23,9 @@ final class NodeMetricsSource: @unchecked Sendable {
     func text() async -> String {
         let (c, g, s, pending) = await runtime.snapshotCounters()
         let peers = await runtime.connectedPeers().count
-        var out = ""
+        let metrics = self.metrics
         func metric(_ name: String, _ type: String, _ help: String, _ value: Int) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+            if type == "counter" { metrics.publishCounter(name, help, value) } else { metrics.publishGauge(name, help, value) }
         }
         metric("aonode_peers_connected", "gauge", "Authenticated peer connections.", peers)
         metric("aonode_gossip_published_total", "counter", "Items this node published on gossip.", c.gossipPublished)
@@ -69,6 +73,6 @@ final class NodeMetricsSource: @unchecked Sendable {
             metric("aonode_store_item_bytes", "gauge", "Bytes of data items in the store.", st.itemBytes)
             metric("aonode_store_map_used_bytes", "gauge", "LMDB map bytes in use.", st.mapBytesUsed)
         }
-        return out
+        return metrics.exposition()
     }
 }

@@ -106,7 +106,7 @@ public struct RunCommand: AsyncParsableCommand {
         let node: Node
         let endpoints: NodeEndpoints
         do {
-            node = try Node(configuration: configuration, logger: logger)
+            node = try Node(configuration: configuration, logger: logger, metrics: NodeMetrics())
             endpoints = try await node.start()
         } catch let e as ConfigurationError {
             throw CommandFailure(e.description, exitCode: 2)
