@@ -27,6 +27,9 @@ final class ScriptedNode: NodeQueries {
     static let emptyProcess = ProcessID(raw: id32(5))
     /// A process whose queries never return (for the handler timeout).
     static let stuckProcess = ProcessID(raw: id32(6))
+    /// How long a call for `stuckProcess` takes: far past any timeout a test asserts, so that a loaded machine's
+    /// slowness can never be mistaken for the call finishing.
+    static let stuckSeconds: Double = 600
     static let unknownProcess = ProcessID(raw: id32(7))
 
     static let t0: UInt64 = 1_711_676_638_471
@@ -144,7 +147,7 @@ final class ScriptedNode: NodeQueries {
         if process == Self.stuckProcess {
             // Ignores cancellation on purpose: the API must answer anyway.
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().asyncAfter(deadline: .now() + 10) { c.resume() }
+                DispatchQueue.global().asyncAfter(deadline: .now() + Self.stuckSeconds) { c.resume() }
             }
         }
         return SchedulerClock(timestamp: Self.t2, blockHeight: Self.height)

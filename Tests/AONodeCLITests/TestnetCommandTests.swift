@@ -92,7 +92,17 @@ import Glibc
         // SIGTERM it stops its sleep too, so nothing is left behind.
         let pid = try NodeProcess.spawnDetached(["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 60 & wait", d.dataDirectory(1)], environment: [:],
                                                 log: d.logFile(1))
-        #expect(NodeProcess.isRunning(pid: pid, marker: d.dataDirectory(1)))
+        // Under the full suite's load this once read false right after the spawn; give /proc a moment, and say what
+        // it showed if it stays false.
+        var running = NodeProcess.isRunning(pid: pid, marker: d.dataDirectory(1))
+        for _ in 0..<100 where !running {
+            usleep(50_000)
+            running = NodeProcess.isRunning(pid: pid, marker: d.dataDirectory(1))
+        }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "none"
+        let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "none"
+        let exit = running ? "none" : (NodeProcess.reapIfExited(pid) ?? "none")
+        #expect(running, "pid \(pid): stat \(stat), cmdline \(cmdline), exit \(exit)")
         try d.write(Self.state(d, pids: [pid]))
         try "\(pid)\n".write(toFile: d.pidFile(1), atomically: true, encoding: .utf8)
 
