@@ -43,8 +43,8 @@ public enum AcceptError: Error, Sendable, Equatable {
 /// directives against the transport and the store. Transport events, ticks and API calls are all messages to
 /// this actor, so the cores are only ever touched from one place, in order.
 ///
-/// Persist before send: scheduling writes (Raft hard state and log) are committed to LMDB synchronously inside
-/// `flush()` before any envelope of the same batch is handed to the transport.
+/// Persist before send: scheduling writes (Raft hard state and log) are committed to LMDB inside `flush()` (the
+/// actor awaits the group committer) before any envelope of the same batch is handed to the transport.
 public actor NodeRuntime {
     public let nodeID: NodeID
     public let key: Ed25519PrivateKey
@@ -90,6 +90,8 @@ public actor NodeRuntime {
     /// Equivocation detector over assignments received by gossip (the host's own detector sees Raft appends).
     var gossipDetector = EquivocationDetector()
     var flushScheduled = false
+    /// A flush is running (possibly waiting for its write): see `flush()`.
+    var flushing = false
     /// Items delivered by gossip and not written yet: they ride in the next synchronous write on the actor (the flush's
     /// one LMDB transaction, or any other), so a burst of deliveries shares one fsync instead of paying one each. Every
     /// write on the actor takes them first (`takeDeferred`), so an assignment or process-log entry is never durable
@@ -444,6 +446,19 @@ public actor NodeRuntime {
         }
     }
 
+    /// Sends a scheduling envelope in frames under the transport's bound (a batch for one peer can outgrow one);
+    /// an item too large for a frame on its own goes as a stream.
+    func sendScheduling(_ envelope: HostEnvelope, to peer: NodeID) {
+        let frameBytes = TransportLimits.default.frameBytesMax - 1024
+        for chunk in envelope.encodedChunks(bytesMax: frameBytes) {
+            if chunk.count > frameBytes {
+                transport.sendStream(chunk, channel: PeerChannel.scheduling.rawValue, to: peer)
+            } else {
+                transport.send(Frame(channel: PeerChannel.scheduling.rawValue, payload: chunk), to: peer)
+            }
+        }
+    }
+
     /// Sends bytes on the replication channel (streams when large).
     func sendReplication(_ bytes: [UInt8], to peer: NodeID) -> Bool {
         let r: SendResult
@@ -531,7 +546,7 @@ public actor NodeRuntime {
         var batch = WriteBatch(items: [ItemWrite(bytes: bytes, expectedID: id)])
         let deferred = takeDeferred(into: &batch)
         do {
-            _ = try store.write(batch)
+            _ = try writeInOrder(batch)
             recordDeferred(deferred)
         } catch {
             restoreDeferred(deferred)
@@ -575,7 +590,7 @@ public actor NodeRuntime {
         var batch = WriteBatch()
         let taken = takeDeferred(into: &batch)
         do {
-            _ = try store.write(batch)
+            _ = try writeInOrder(batch)
             recordDeferred(taken)
         } catch {
             restoreDeferred(taken)
@@ -592,7 +607,7 @@ public actor NodeRuntime {
         let replicas = process.schedulerReplicas
         processes[p] = replicas
         do {
-            _ = try store.write(WriteBatch(keyValues: [.put(namespace: StateNamespace.processes, key: p.bytes,
+            _ = try writeInOrder(WriteBatch(keyValues: [.put(namespace: StateNamespace.processes, key: p.bytes,
                                                              value: Array(String(replicas).utf8))]))
         } catch {
             counters.storeErrors += 1
@@ -678,7 +693,7 @@ public actor NodeRuntime {
         guard let last else { return }
         let deferred = takeDeferred(into: &batch)
         do {
-            _ = try store.write(batch)
+            _ = try writeInOrder(batch)
             recordDeferred(deferred)
             for h in onAssignmentsStored { h(p, last) }
         } catch {
@@ -742,14 +757,23 @@ public actor NodeRuntime {
     // MARK: flush (the Ready contract)
 
     func scheduleFlush() {
-        guard !flushScheduled else { return }
+        guard !flushScheduled, !flushing else { return }  // a running flush takes ready() again before it ends
         flushScheduled = true
         Task { await self.flush() }
     }
 
     /// Drains the scheduling host: persist, send, record, advance (SchedulerHost's `HostReady` contract).
-    func flush() {
+    ///
+    /// The write goes through the group committer and the actor waits for it without blocking: while the fsync
+    /// runs, the actor goes on taking transport events, ticks and submissions (they change the cores' memory only;
+    /// whatever they want sent waits in the host for the next `ready()`, which this loop takes after the write, so
+    /// nothing leaves before it is durable), and the write is merged with the accept path's group commit. One flush
+    /// runs at a time (`flushing`); the others' work is picked up by its next turn of the loop.
+    func flush() async {
         flushScheduled = false
+        guard !flushing else { return }
+        flushing = true
+        defer { flushing = false }
         while true {
             let ready = scheduler.ready()
             if ready.isEmpty { scheduler.advance(ready); writeDeferred(); break }
@@ -781,7 +805,7 @@ public actor NodeRuntime {
             }
             let deferred = takeDeferred(into: &batch)
             if !batch.isEmpty {
-                do { _ = try store.write(batch); recordDeferred(deferred) } catch {
+                do { _ = try await commitFlush(batch); recordDeferred(deferred) } catch {
                     restoreDeferred(deferred)
                     // Persist before send: if the write failed nothing of this batch may leave. Stop the node's
                     // scheduling rather than send unpersisted state.
@@ -791,9 +815,7 @@ public actor NodeRuntime {
                     return
                 }
             }
-            for (to, envelope) in ready.envelopes {
-                transport.send(Frame(channel: PeerChannel.scheduling.rawValue, payload: envelope.encoded()), to: to)
-            }
+            for (to, envelope) in ready.envelopes { sendScheduling(envelope, to: to) }
             counters.slotsCommitted += ready.commits.reduce(0) { $0 + $1.assignments.count }
             counters.equivocations += ready.equivocations.count
             for e in ready.equivocations {
@@ -807,6 +829,34 @@ public actor NodeRuntime {
             }
         }
         noticeLeadershipChanges()
+    }
+
+    /// The flush's write: through the group committer (FIFO with every other write of the actor, see
+    /// `writeInOrder`); directly when the committer is closed (shutdown), as before.
+    func commitFlush(_ batch: WriteBatch) async throws(StoreError) -> WriteReceipt {
+        do { return try await committer.commit(batch) } catch {
+            if error.isSameKind(as: .closed("")) { return try store.write(batch) }
+            throw error
+        }
+    }
+
+    /// A synchronous write of the actor (it blocks, as a direct LMDB write would). While a flush's write is in the
+    /// group committer, this one queues behind it there, so the order of the actor's writes is the order they
+    /// were made in: a message body deferred into the flush's batch is durable before an assignment of it that
+    /// `drainHeld` writes afterwards. Without a flush in flight it is a direct write.
+    func writeInOrder(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
+        guard flushing else { return try store.write(batch) }
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultBox()
+        committer.submit(batch) { result in box.result = result; done.signal() }
+        done.wait()
+        guard let result = box.result else { return try store.write(batch) }
+        if case .failure(let error) = result, error.isSameKind(as: .closed("")) { return try store.write(batch) }
+        return try result.get()
+    }
+
+    private final class ResultBox: @unchecked Sendable {
+        var result: Result<WriteReceipt, StoreError>?  // written by the committer thread before it signals
     }
 
     func persist(_ w: GroupWrite, into batch: inout WriteBatch) {

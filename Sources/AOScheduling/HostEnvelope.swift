@@ -46,6 +46,29 @@ public struct HostEnvelope: Hashable, Sendable {
         return w.bytes
     }
 
+    /// The envelope encoded as one or more envelopes of at most `bytesMax` bytes each (items in order, none split),
+    /// for a transport whose frames are bounded: a flush that waited on a slow fsync can coalesce more appends for
+    /// one peer than a frame holds. An item too large for `bytesMax` on its own goes alone in its envelope (the
+    /// caller sends that one as a stream).
+    public func encodedChunks(bytesMax: Int) -> [[UInt8]] {
+        let whole = encoded()
+        guard whole.count > bytesMax, items.count > 1 else { return [whole] }
+        var chunks: [[UInt8]] = []
+        var current: [HostItem] = [], currentBytes = 0
+        // Header: version byte and the item count (a varint of at most 3 bytes under envelopeMessagesMax).
+        let headerBytes = 4
+        for item in items {
+            let itemBytes = HostEnvelope(items: [item]).encoded().count - 2
+            if !current.isEmpty && headerBytes + currentBytes + itemBytes > bytesMax {
+                chunks.append(HostEnvelope(items: current).encoded())
+                current = []; currentBytes = 0
+            }
+            current.append(item); currentBytes += itemBytes
+        }
+        if !current.isEmpty { chunks.append(HostEnvelope(items: current).encoded()) }
+        return chunks
+    }
+
     /// Decodes an envelope `from` → `to`. Hostile bytes give a `SchedulingWireError`, never a trap.
     public static func decode(_ bytes: [UInt8], from: NodeID, to: NodeID) throws(SchedulingWireError) -> HostEnvelope {
         guard bytes.count <= SchedulingLimits.envelopeBytesMax else { throw .tooLarge("envelope of \(bytes.count) bytes") }

@@ -28,6 +28,25 @@ import Testing
         return HostEnvelope(items: items)
     }
 
+    /// A batch too large for one transport frame is cut into envelopes under the bound, every item kept in order.
+    @Test func aLargeEnvelopeIsCutIntoFramesThatDecodeToTheSameItems() throws {
+        let one = sample
+        let many = HostEnvelope(items: Array(repeating: one.items, count: 400).flatMap { $0 })
+        let whole = many.encoded()
+        let bound = 16 * 1024
+        #expect(whole.count > 4 * bound)
+        let chunks = many.encodedChunks(bytesMax: bound)
+        #expect(chunks.count >= whole.count / bound)
+        #expect(chunks.allSatisfy { $0.count <= bound }, "\(chunks.map(\.count).max() ?? 0) bytes")
+        let items = try chunks.flatMap { try HostEnvelope.decode($0, from: a, to: b).items }
+        #expect(items == many.items)
+        // Under the bound, one envelope, byte for byte the plain encoding.
+        #expect(one.encodedChunks(bytesMax: bound) == [one.encoded()])
+        // An item larger than the bound goes alone.
+        let tiny = many.encodedChunks(bytesMax: 8)
+        #expect(tiny.count == many.items.count)
+    }
+
     @Test func everyItemRoundTrips() throws {
         let env = sample
         let decoded = try HostEnvelope.decode(env.encoded(), from: a, to: b)
