@@ -184,7 +184,7 @@ import Testing
             // HTTP client libraries re-encode a bad escape; a raw request shows what the server does with it.
             let c = try RawConnection(port: live.port)
             c.send("GET /\(pid)?a=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            let raw = String(decoding: await c.readUntilClosed(timeoutSeconds: 10).bytes, as: UTF8.self)
+            let raw = String(decoding: await c.readUntilClosed(timeoutSeconds: 90).bytes, as: UTF8.self)
             #expect(raw.hasPrefix("HTTP/1.1 400") && raw.contains("\"code\":\"invalid_query\""), "\(raw)")
             let long = try await live.get("/\(pid)?x=" + String(repeating: "a", count: HTTPLimits.queryBytesMax))
             #expect(long.status == 414 && long.errorCode == "query_too_large")
@@ -285,7 +285,7 @@ import Testing
             c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
             let chunk = String(repeating: "z", count: 65536)
             for _ in 0..<4 { c.send(String(65536, radix: 16) + "\r\n" + chunk + "\r\n") }
-            let (bytes, closed, _) = await c.readUntilClosed(timeoutSeconds: 10)
+            let (bytes, closed, _) = await c.readUntilClosed(timeoutSeconds: 90)
             #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413"))
             #expect(closed)
         }

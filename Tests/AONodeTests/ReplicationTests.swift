@@ -67,8 +67,8 @@ import Testing
             cluster.stopAll()
         } catch {
             try? await client.shutdown()
+            cluster.dumpLogs()  // before stopAll, which removes the directories
             cluster.stopAll()
-            cluster.dumpLogs()
             throw error
         }
     }
