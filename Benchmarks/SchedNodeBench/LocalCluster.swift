@@ -141,6 +141,16 @@ final class LocalCluster: @unchecked Sendable {
         (try? String(contentsOfFile: "\(root)/node\(i)/log.txt", encoding: .utf8)) ?? ""
     }
 
+    /// A member that was started and is no longer running (it crashed), with the end of its log: a benchmark
+    /// waiting for commits fails with it instead of waiting forever.
+    func crashedMember() -> (index: Int, logTail: String)? {
+        for i in members.indices {
+            guard let p = lock.withLock({ members[i].process }), !p.isRunning else { continue }
+            return (i, log(i).split(separator: "\n").suffix(30).joined(separator: "\n"))
+        }
+        return nil
+    }
+
     /// SIGKILL: no graceful shutdown, the store is left as the last committed write left it.
     func kill(_ i: Int) {
         let p = lock.withLock { members[i].process }

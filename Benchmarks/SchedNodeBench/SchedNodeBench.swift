@@ -134,6 +134,7 @@ struct SchedNodeBench {
                 finished = Date()
                 if !remaining.isEmpty { try await Task.sleep(for: .milliseconds(ps.count == 1 ? 10 : 50)) }
                 if Date().timeIntervalSince(started) > 600 { throw ClusterFailure("throughput run did not finish in 600 s") }
+                if let (i, tail) = cluster.crashedMember() { throw ClusterFailure("node\(i) exited during the run; its log ends:\n\(tail)") }
             }
             var accepted = 0
             for s in senders { accepted += await s.value }
