@@ -437,37 +437,28 @@ public actor NodeRuntime {
         }
     }
 
-    func sendPeer(_ message: PeerMessage, to peer: NodeID) {
-        let bytes = message.encoded()
-        if bytes.count > TransportLimits.default.frameBytesMax - 1024 {
-            transport.sendStream(bytes, channel: PeerChannel.peer.rawValue, to: peer)
-        } else {
-            transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: bytes), to: peer)
-        }
+    /// Payloads up to this go as one frame; larger ones as a stream (the transport's frame bound, less headroom).
+    static let frameBytes = TransportLimits.default.frameBytesMax - 1024
+
+    /// Sends `bytes` on `channel`: one frame, or a stream when larger than a frame.
+    @discardableResult
+    func send(_ bytes: [UInt8], channel: PeerChannel, to peer: NodeID) -> SendResult {
+        bytes.count > Self.frameBytes
+            ? transport.sendStream(bytes, channel: channel.rawValue, to: peer)
+            : transport.send(Frame(channel: channel.rawValue, payload: bytes), to: peer)
     }
+
+    func sendPeer(_ message: PeerMessage, to peer: NodeID) { send(message.encoded(), channel: .peer, to: peer) }
 
     /// Sends a scheduling envelope in frames under the transport's bound (a batch for one peer can outgrow one);
     /// an item too large for a frame on its own goes as a stream.
     func sendScheduling(_ envelope: HostEnvelope, to peer: NodeID) {
-        let frameBytes = TransportLimits.default.frameBytesMax - 1024
-        for chunk in envelope.encodedChunks(bytesMax: frameBytes) {
-            if chunk.count > frameBytes {
-                transport.sendStream(chunk, channel: PeerChannel.scheduling.rawValue, to: peer)
-            } else {
-                transport.send(Frame(channel: PeerChannel.scheduling.rawValue, payload: chunk), to: peer)
-            }
-        }
+        for chunk in envelope.encodedChunks(bytesMax: Self.frameBytes) { send(chunk, channel: .scheduling, to: peer) }
     }
 
     /// Sends bytes on the replication channel (streams when large).
     func sendReplication(_ bytes: [UInt8], to peer: NodeID) -> Bool {
-        let r: SendResult
-        if bytes.count > TransportLimits.default.frameBytesMax - 1024 {
-            r = transport.sendStream(bytes, channel: PeerChannel.replication.rawValue, to: peer)
-        } else {
-            r = transport.send(Frame(channel: PeerChannel.replication.rawValue, payload: bytes), to: peer)
-        }
-        return r != .notConnected
+        send(bytes, channel: .replication, to: peer) != .notConnected
     }
 
     func announce() {
@@ -834,10 +825,7 @@ public actor NodeRuntime {
     /// The flush's write: through the group committer (FIFO with every other write of the actor, see
     /// `writeInOrder`); directly when the committer is closed (shutdown), as before.
     func commitFlush(_ batch: WriteBatch) async throws(StoreError) -> WriteReceipt {
-        do { return try await committer.commit(batch) } catch {
-            if error.isSameKind(as: .closed("")) { return try store.write(batch) }
-            throw error
-        }
+        do { return try await committer.commit(batch) } catch { return try directWhenClosed(error, batch) }
     }
 
     /// A synchronous write of the actor (it blocks, as a direct LMDB write would). While a flush's write is in the
@@ -846,17 +834,13 @@ public actor NodeRuntime {
     /// `drainHeld` writes afterwards. Without a flush in flight it is a direct write.
     func writeInOrder(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
         guard flushing else { return try store.write(batch) }
-        let done = DispatchSemaphore(value: 0)
-        let box = ResultBox()
-        committer.submit(batch) { result in box.result = result; done.signal() }
-        done.wait()
-        guard let result = box.result else { return try store.write(batch) }
-        if case .failure(let error) = result, error.isSameKind(as: .closed("")) { return try store.write(batch) }
-        return try result.get()
+        do { return try committer.commitWaiting(batch) } catch { return try directWhenClosed(error, batch) }
     }
 
-    private final class ResultBox: @unchecked Sendable {
-        var result: Result<WriteReceipt, StoreError>?  // written by the committer thread before it signals
+    /// After a committer failure: the direct write when the committer is closed (shutdown), else the failure.
+    private func directWhenClosed(_ error: StoreError, _ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
+        guard error.isSameKind(as: .closed("")) else { throw error }
+        return try store.write(batch)
     }
 
     func persist(_ w: GroupWrite, into batch: inout WriteBatch) {

@@ -71,6 +71,16 @@ public final class GroupCommitter: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Blocking form of `submit`, for a caller that must not return before its batch is durable and cannot await:
+    /// the batch is queued behind everything submitted before it (FIFO), so it is durable after them.
+    public func commitWaiting(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
+        final class Box: @unchecked Sendable { var result: Result<WriteReceipt, StoreError>? }  // set before signal
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        submit(batch) { box.result = $0; done.signal() }
+        done.wait()
+        return try box.result!.get()
+    }
+
     /// Commits everything already submitted, then stops the writer thread. Idempotent.
     public func close() {
         condition.lock()

@@ -235,8 +235,13 @@ struct ConformanceTests {
         let fine = Task { try await committer.commit(WriteBatch(items: [ItemWrite(bytes: good.serialized())])) }
         await #expect(throws: StoreError.malformedItem("")) { try await bad.value }
         #expect(try await fine.value.items == [.stored(good.id)])
+        // The blocking form: durable (readable) when it returns.
+        let waited = Fixture.item(data: "waited for")
+        #expect(try committer.commitWaiting(WriteBatch(items: [ItemWrite(bytes: waited.serialized())])).items == [.stored(waited.id)])
+        #expect(try store.hasItem(waited.id))
         committer.close()
         await #expect(throws: StoreError.closed("")) { try await committer.commit(WriteBatch()) }
-        #expect(try store.statistics().itemCount == 301)
+        #expect(throws: StoreError.closed("")) { try committer.commitWaiting(WriteBatch()) }
+        #expect(try store.statistics().itemCount == 302)
     }
 }
