@@ -189,6 +189,7 @@ for k in 0..<o.items {
     items.append((item.id, item.serialized()))
 }
 let itemBytes = items.first?.1.count ?? 0
+print("signed \(o.items) items; publishing")
 
 // Publish at the fixed rate, item k at node k mod N.
 let recorder = Recorder(count: o.items)

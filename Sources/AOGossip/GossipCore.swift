@@ -546,26 +546,39 @@ public struct GossipCore: Sendable {
         }
     }
 
+    /// Heartbeat gossip: IHAVE for the ids first seen within the gossip window to up to D_lazy peers outside the
+    /// mesh and, for ids older than `meshRepairDelayTicks`, to every mesh peer; each peer is told only of ids it is
+    /// not known to hold (it sent them, announced them or got them from this node).
     private mutating func emitGossip(_ t: Topic, now: Tick, rng: inout some RandomNumberGenerator,
                                      into directives: inout [GossipDirective]) {
-        var recent: [MessageID] = []
+        var recent: [(id: MessageID, firstSeen: Tick)] = []
         var i = cacheOrder.count - 1
         while i >= cacheOrderHead {
             let id = cacheOrder[i]; i -= 1
             guard let item = cache[id] else { continue }
             if item.firstSeen + parameters.gossipWindowTicks < now { break }
-            if item.topic == t { recent.append(id) }
+            if item.topic == t { recent.append((id, item.firstSeen)) }
         }
         guard !recent.isEmpty else { return }
-        var candidates = connectedPeers.filter { p in
-            mesh[t]?[p] == nil && peers[p]!.topics.contains(t) && score(peers[p]!) >= parameters.scoring.gossipThreshold
+        let eligible = connectedPeers.filter { p in
+            peers[p]!.topics.contains(t) && score(peers[p]!) >= parameters.scoring.gossipThreshold
         }
-        candidates.shuffle(using: &rng)
-        for p in candidates.prefix(parameters.lazyDegree).sorted() {
-            let ids = recent.filter { !cache[$0]!.holders.contains(p) }.prefix(parameters.ihaveIDsMax)
-            if !ids.isEmpty {
+        var lazy = eligible.filter { mesh[t]?[$0] == nil }
+        lazy.shuffle(using: &rng)
+        let meshTargets = eligible.filter { mesh[t]?[$0] != nil }
+        let idsMax = parameters.ihaveIDsMax * parameters.ihaveMessagesPerHeartbeatSent
+        for p in (meshTargets + lazy.prefix(parameters.lazyDegree)).sorted() {
+            let inMesh = mesh[t]?[p] != nil
+            let delay = parameters.meshRepairDelayTicks
+            var ids: [MessageID] = []
+            for r in recent where ids.count < idsMax {
+                if (!inMesh || r.firstSeen + delay <= now) && !cache[r.id]!.holders.contains(p) { ids.append(r.id) }
+            }
+            var start = 0
+            while start < ids.count {
                 counters.ihaveSent += 1
-                directives.append(.send(to: p, message: .ihave(topic: t, ids: Array(ids))))
+                directives.append(.send(to: p, message: .ihave(topic: t, ids: Array(ids[start..<min(ids.count, start + parameters.ihaveIDsMax)]))))
+                start += parameters.ihaveIDsMax
             }
         }
     }

@@ -72,6 +72,13 @@ public struct GossipParameters: Sendable, Equatable {
     public var ihaveIDsMax = 512
     /// IHAVE messages accepted from one peer per heartbeat; more is spam and ignored.
     public var ihaveMessagesPerHeartbeatMax = 16
+    /// IHAVE messages sent to one peer per heartbeat (each of up to `ihaveIDsMax` ids): a busy topic has more recent
+    /// ids than one IHAVE holds, and an id never announced is never repaired. Below the receiver's limit above.
+    public var ihaveMessagesPerHeartbeatSent = 4
+    /// Mesh peers get heartbeat IHAVEs too (eager push reaches at most `eagerPushCountMax` of them, and in a small
+    /// network every peer can be in the mesh, leaving no lazy peer to repair a miss), but only for ids first seen
+    /// at least this long ago: an eager copy is usually still on its way before that, and a pull then is a duplicate.
+    public var meshRepairDelayTicks: Tick = 5
     public var scoring = PeerScoreParameters()
 
     public init() {}
@@ -87,6 +94,9 @@ public struct GossipParameters: Sendable, Equatable {
         precondition(ihaveIDsMax <= GossipLimits.idsPerMessageMax, "ihaveIDsMax over the wire limit")
         precondition(largePayloadBytesMin <= GossipLimits.payloadBytesMax, "largePayloadBytesMin over payloadBytesMax")
         precondition(iwantAttemptsMax >= 1, "iwantAttemptsMax must be positive")
+        precondition(ihaveMessagesPerHeartbeatSent >= 1 && ihaveMessagesPerHeartbeatSent <= ihaveMessagesPerHeartbeatMax,
+                     "ihaveMessagesPerHeartbeatSent must lie in 1...ihaveMessagesPerHeartbeatMax (what a peer accepts)")
+        precondition(meshRepairDelayTicks < gossipWindowTicks, "mesh repair must start within the gossip window")
         scoring.validate()
     }
 }

@@ -152,3 +152,39 @@ struct TranscriptHarness {
         }
     }
 }
+
+@Suite struct GossipMeshRepairTests {
+    /// A node whose mesh holds all its peers (a small network: no lazy peer is left to hear IHAVE from) pushes a new
+    /// item to `eagerPushCountMax` of them. The mesh peers it skipped must hear of the item at a heartbeat once the
+    /// item is `meshRepairDelayTicks` old; the peer it pushed to must not (it is known to hold the item). Before mesh
+    /// peers got heartbeat IHAVEs, a mesh peer that every neighbour skipped never got the item.
+    @Test func meshPeersSkippedByEagerPushHearOfTheItemAtAHeartbeat() {
+        var p = GossipParameters()
+        p.meshDegree = 3; p.meshDegreeLow = 2; p.meshDegreeHigh = 4; p.eagerPushCountMax = 1
+        var core = GossipCore(selfID: TranscriptHarness.nodeID(1), parameters: p)
+        var rng = Xoshiro256(seed: 7)
+        let others = (2...4).map(TranscriptHarness.nodeID)
+        var now: Tick = 0
+        _ = core.subscribe(.global, now: now, rng: &rng)
+        for o in others {
+            _ = core.onPeerConnected(o, now: now)
+            _ = core.onMessageReceived(.subscribe(.global), from: o, now: now, rng: &rng)
+        }
+        #expect(Set(core.meshPeers(.global)) == Set(others), "every peer is in the mesh")
+        now = 1
+        let id = MessageID(raw: ID32(bytes: SHA2.sha256(Array("a".utf8)))!)
+        let pushed = core.publish(topic: .global, id: id, payload: [1, 2, 3], now: now, rng: &rng).compactMap { d -> NodeID? in
+            if case .send(let to, .publish(_, let pid, _)) = d, pid == id { return to } else { return nil }
+        }
+        #expect(pushed.count == 1, "eager push to eagerPushCountMax = 1 peer: \(pushed)")
+        var announced: [NodeID: Tick] = [:]
+        while now < 1 + p.gossipWindowTicks {
+            now += 1
+            for d in core.onTick(now: now, rng: &rng) {
+                if case .send(let to, .ihave(_, let ids)) = d, ids.contains(id), announced[to] == nil { announced[to] = now }
+            }
+        }
+        #expect(Set(announced.keys) == Set(others).subtracting(pushed), "the skipped mesh peers hear of it: \(announced)")
+        #expect(announced.values.allSatisfy { $0 >= 1 + p.meshRepairDelayTicks }, "not before the repair delay: \(announced)")
+    }
+}
