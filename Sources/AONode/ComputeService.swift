@@ -15,7 +15,11 @@ import Logging
 /// - Threads: a worker is a `Thread` with `Evaluator.threadStackBytes` of stack (WasmKit needs a deep native stack);
 ///   one worker per process at a time (a process evaluates serially), at most `concurrency` evaluating at once.
 /// - A message body (or the process or module item) that is not in the store yet pauses the process with a log
-///   line; the next hook call, or a retry every `pauseRetrySeconds`, resumes it.
+///   line; the next hook call, or a retry after `pauseRetryFirstSeconds` (doubling up to `pauseRetrySeconds` while it
+///   stays paused), resumes it. The item is usually a gossip hop behind the assignment that named it (a process's
+///   slot 0 and its process item, an assignment and its message body travel separately), so the first retry is soon:
+///   with a flat 2 s, a burst whose last assignment came before its last body stalled for 2 s (seen in
+///   scripts/bench/node as 218 instead of 300-500 messages/s).
 /// - Checkpoints: every `NodeConfiguration.checkpointEveryMessages` messages and on `shutdown()`.
 public final class ComputeService: @unchecked Sendable {
     let store: LMDBContentStore
@@ -27,6 +31,7 @@ public final class ComputeService: @unchecked Sendable {
     /// Messages evaluated per chunk (waiters are woken and the stop flag read between chunks).
     let chunk: UInt64 = 64
     let pauseRetrySeconds = 2.0
+    let pauseRetryFirstSeconds = 0.05
     /// How long the cranker retries an outbox message whose target is not a known process before skipping it.
     let unknownTargetGiveUpSeconds = 30.0
     var unknownTargetSince: [String: Date] = [:]
@@ -40,6 +45,8 @@ public final class ComputeService: @unchecked Sendable {
         var running = false
         /// Why evaluation waits (a missing item), or nil.
         var paused: String?
+        /// The wait before the next retry of a paused process: `pauseRetryFirstSeconds`, doubled per pause in a row.
+        var pauseRetry = 0.05
         /// An evaluation error that is not a process outcome (bad module, ...); cleared by the next hook call.
         var failure: String?
         /// The last failure logged at error level: a permanent one (a broken module) is logged once, not per hook.
@@ -180,15 +187,23 @@ public final class ComputeService: @unchecked Sendable {
             gate.signal()
             switch outcome {
             case .evaluated(let last):
-                lock.withLock { work[p]!.evaluated = max(work[p]!.evaluated ?? -1, last) }
+                lock.withLock {
+                    work[p]!.evaluated = max(work[p]!.evaluated ?? -1, last)
+                    work[p]!.pauseRetry = pauseRetryFirstSeconds
+                }
                 wake(p)
                 triggerCrank(p)
             case .paused(let why, let missing):
                 logger.notice("evaluation paused", metadata: ["process": "\(p.base64URL)", "reason": "\(why)"])
                 if !missing.isEmpty { fetchMissing?(missing) }
-                lock.withLock { work[p]!.paused = why; work[p]!.running = false }
+                let retry: Double = lock.withLock {
+                    let w = work[p]!
+                    w.paused = why; w.running = false
+                    defer { w.pauseRetry = min(pauseRetrySeconds, w.pauseRetry * 2) }
+                    return w.pauseRetry
+                }
                 failWaiters(p, NodeQueryError.unavailable("Evaluation of \(p.base64URL) waits: \(why). Retry later."))
-                DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in
+                DispatchQueue.global().asyncAfter(deadline: .now() + retry) { [weak self] in
                     guard let self else { return }
                     self.lock.withLock { if self.work[p]?.paused == why { self.work[p]?.paused = nil } }
                     self.kick(p)
