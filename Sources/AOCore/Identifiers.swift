@@ -8,9 +8,8 @@ public struct ID32: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// One word into the hasher instead of four: ids are SHA-256 outputs (or hashes of keys), so the XOR of the words
     /// is as uniform as the id, and Hasher's per-word rounds were a tenth of a busy scheduler's CPU (dictionaries keyed
     /// by ids and pairs of ids). The hasher stays seeded per process, so colliding buckets cannot be aimed at without
-    /// a 64-bit collision of SHA-256 words. Equality still compares all 32 bytes.
+    /// a 64-bit collision of SHA-256 words. Equality (synthesized) still compares all 32 bytes.
     @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(a ^ b ^ c ^ d) }
-    @inlinable public static func == (l: ID32, r: ID32) -> Bool { l.a == r.a && l.b == r.b && l.c == r.c && l.d == r.d }
 
     @inlinable
     public init?<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {

@@ -303,12 +303,17 @@ public struct GossipCore: Sendable {
             let id = cacheOrder[i]; i -= 1
             if let item = cache[id], item.topic == t, !item.holders.contains(peer) { ids.append(id) }
         }
-        var start = 0
-        while start < ids.count {
-            let chunk = Array(ids[start..<min(ids.count, start + parameters.ihaveIDsMax)])
-            directives.append(.send(to: peer, message: .ihave(topic: t, ids: chunk)))
-            start += parameters.ihaveIDsMax
+        appendIHaves(t, ids, to: peer, into: &directives)
+    }
+
+    /// IHAVEs to `peer` announcing `ids`, `ihaveIDsMax` to a message; returns how many messages that took.
+    @discardableResult
+    private func appendIHaves(_ t: Topic, _ ids: [MessageID], to peer: NodeID, into directives: inout [GossipDirective]) -> Int {
+        let starts = stride(from: 0, to: ids.count, by: parameters.ihaveIDsMax)
+        for start in starts {
+            directives.append(.send(to: peer, message: .ihave(topic: t, ids: Array(ids[start..<min(ids.count, start + parameters.ihaveIDsMax)]))))
         }
+        return starts.underestimatedCount
     }
 
     private mutating func onPublish(_ t: Topic, _ id: MessageID, _ payload: [UInt8], from peer: NodeID, now: Tick,
@@ -551,35 +556,31 @@ public struct GossipCore: Sendable {
     /// not known to hold (it sent them, announced them or got them from this node).
     private mutating func emitGossip(_ t: Topic, now: Tick, rng: inout some RandomNumberGenerator,
                                      into directives: inout [GossipDirective]) {
-        var recent: [(id: MessageID, firstSeen: Tick)] = []
+        // Holders are read once per id here, not once per id and peer below.
+        var recent: [(id: MessageID, firstSeen: Tick, holders: Set<NodeID>)] = []
         var i = cacheOrder.count - 1
         while i >= cacheOrderHead {
             let id = cacheOrder[i]; i -= 1
             guard let item = cache[id] else { continue }
             if item.firstSeen + parameters.gossipWindowTicks < now { break }
-            if item.topic == t { recent.append((id, item.firstSeen)) }
+            if item.topic == t { recent.append((id, item.firstSeen, item.holders)) }
         }
         guard !recent.isEmpty else { return }
         let eligible = connectedPeers.filter { p in
             peers[p]!.topics.contains(t) && score(peers[p]!) >= parameters.scoring.gossipThreshold
         }
-        var lazy = eligible.filter { mesh[t]?[$0] == nil }
+        let meshTargets = Set(eligible.filter { mesh[t]?[$0] != nil })
+        var lazy = eligible.filter { !meshTargets.contains($0) }
         lazy.shuffle(using: &rng)
-        let meshTargets = eligible.filter { mesh[t]?[$0] != nil }
         let idsMax = parameters.ihaveIDsMax * parameters.ihaveMessagesPerHeartbeatSent
-        for p in (meshTargets + lazy.prefix(parameters.lazyDegree)).sorted() {
-            let inMesh = mesh[t]?[p] != nil
-            let delay = parameters.meshRepairDelayTicks
+        let delay = parameters.meshRepairDelayTicks
+        for p in (Array(meshTargets) + lazy.prefix(parameters.lazyDegree)).sorted() {
+            let inMesh = meshTargets.contains(p)
             var ids: [MessageID] = []
             for r in recent where ids.count < idsMax {
-                if (!inMesh || r.firstSeen + delay <= now) && !cache[r.id]!.holders.contains(p) { ids.append(r.id) }
+                if (!inMesh || r.firstSeen + delay <= now) && !r.holders.contains(p) { ids.append(r.id) }
             }
-            var start = 0
-            while start < ids.count {
-                counters.ihaveSent += 1
-                directives.append(.send(to: p, message: .ihave(topic: t, ids: Array(ids[start..<min(ids.count, start + parameters.ihaveIDsMax)]))))
-                start += parameters.ihaveIDsMax
-            }
+            counters.ihaveSent += appendIHaves(t, ids, to: p, into: &directives)
         }
     }
 

@@ -30,8 +30,8 @@ public final class ComputeService: @unchecked Sendable {
     let evaluator: Evaluator
     /// Messages evaluated per chunk (waiters are woken and the stop flag read between chunks).
     let chunk: UInt64 = 64
-    let pauseRetrySeconds = 2.0
-    let pauseRetryFirstSeconds = 0.05
+    static let pauseRetrySeconds = 2.0
+    static let pauseRetryFirstSeconds = 0.05
     /// How long the cranker retries an outbox message whose target is not a known process before skipping it.
     let unknownTargetGiveUpSeconds = 30.0
     var unknownTargetSince: [String: Date] = [:]
@@ -46,7 +46,7 @@ public final class ComputeService: @unchecked Sendable {
         /// Why evaluation waits (a missing item), or nil.
         var paused: String?
         /// The wait before the next retry of a paused process: `pauseRetryFirstSeconds`, doubled per pause in a row.
-        var pauseRetry = 0.05
+        var pauseRetry = ComputeService.pauseRetryFirstSeconds
         /// An evaluation error that is not a process outcome (bad module, ...); cleared by the next hook call.
         var failure: String?
         /// The last failure logged at error level: a permanent one (a broken module) is logged once, not per hook.
@@ -189,7 +189,7 @@ public final class ComputeService: @unchecked Sendable {
             case .evaluated(let last):
                 lock.withLock {
                     work[p]!.evaluated = max(work[p]!.evaluated ?? -1, last)
-                    work[p]!.pauseRetry = pauseRetryFirstSeconds
+                    work[p]!.pauseRetry = Self.pauseRetryFirstSeconds
                 }
                 wake(p)
                 triggerCrank(p)
@@ -199,7 +199,7 @@ public final class ComputeService: @unchecked Sendable {
                 let retry: Double = lock.withLock {
                     let w = work[p]!
                     w.paused = why; w.running = false
-                    defer { w.pauseRetry = min(pauseRetrySeconds, w.pauseRetry * 2) }
+                    defer { w.pauseRetry = min(Self.pauseRetrySeconds, w.pauseRetry * 2) }
                     return w.pauseRetry
                 }
                 failWaiters(p, NodeQueryError.unavailable("Evaluation of \(p.base64URL) waits: \(why). Retry later."))

@@ -78,13 +78,13 @@ extension ComputeService {
             // the same flush as this slot's result.
             if next > 0 {
                 guard await pushCrons(p, after: next - 1, runtime: runtime) else {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
+                    DispatchQueue.global().asyncAfter(deadline: .now() + Self.pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
                     return
                 }
             }
             if !result.messages.isEmpty || !result.spawns.isEmpty {
                 guard await push(p, slot: next, result: result, runtime: runtime) else {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
+                    DispatchQueue.global().asyncAfter(deadline: .now() + Self.pauseRetrySeconds) { [weak self] in self?.triggerCrank(p) }
                     return
                 }
                 setCrankWatermark(p, next + 1)
