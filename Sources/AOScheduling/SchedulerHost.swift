@@ -124,6 +124,8 @@ public struct SchedulerHost: Sendable {
     /// leader this node knew then (a forward to any other node may be dropped or relayed out of order).
     struct Pending {
         var outboxKey: OutboxKey?; var nextAttempt: Tick; var attempts: Int; var arrival: UInt64
+        /// The arrival of this node's previous submission for the same process (nil for the first).
+        var previousArrival: UInt64?
         var lastTarget: NodeID? = nil; var toLeader = false
     }
     var pending: [PendingKey: Pending] = [:]
@@ -131,6 +133,12 @@ public struct SchedulerHost: Sendable {
     /// (assigned) is dropped the next time the process's order is read.
     var arrivalOrder: [ProcessID: [MessageID]] = [:]
     var nextArrival: UInt64 = 0
+    var lastArrival: [ProcessID: UInt64] = [:]
+    /// Per process: every still-pending submission that arrived at or before `through` last went to `target` (this
+    /// node's own id: appended here as leader) while `target` was the known leader. It lets `attempt` skip the walk
+    /// over earlier submissions in the common case (a new message to the same leader as the ones before it), which
+    /// otherwise costs O(in flight) per submission. Any forward or local append that breaks it clears it.
+    var routedPrefix: [ProcessID: (target: NodeID, through: UInt64)] = [:]
     var leaderHint: [ProcessID: NodeID] = [:]
     /// Leader-only and volatile: who to tell when a forwarded message commits.
     var origins: [ProcessID: [MessageID: Set<NodeID>]] = [:]
@@ -251,7 +259,9 @@ public struct SchedulerHost: Sendable {
 
     mutating func addPending(_ key: PendingKey, outboxKey: OutboxKey?) {
         guard pending[key] == nil else { return }
-        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0, arrival: nextArrival)
+        pending[key] = Pending(outboxKey: outboxKey, nextAttempt: now, attempts: 0, arrival: nextArrival,
+                               previousArrival: lastArrival[key.process])
+        lastArrival[key.process] = nextArrival
         nextArrival += 1
         arrivalOrder[key.process, default: []].append(key.message)
     }
@@ -260,9 +270,28 @@ public struct SchedulerHost: Sendable {
     mutating func pendingBefore(_ process: ProcessID, _ message: MessageID) -> [MessageID] {
         guard let order = arrivalOrder[process] else { return [] }
         let live = order.filter { pending[PendingKey(process: process, message: $0)] != nil }
-        if live.isEmpty { arrivalOrder[process] = nil } else if live.count != order.count { arrivalOrder[process] = live }
+        if live.isEmpty { forgetArrivals(process) } else if live.count != order.count { arrivalOrder[process] = live }
         guard let i = live.firstIndex(of: message) else { return [] }
         return Array(live[..<i])
+    }
+
+    /// With nothing of `process` pending, its order and routing state go (the next submission has no predecessor).
+    mutating func forgetArrivals(_ process: ProcessID) {
+        arrivalOrder[process] = nil; lastArrival[process] = nil; routedPrefix[process] = nil
+    }
+
+    /// Whether every still-pending submission of `key.process` that arrived before `pend` is known to have gone to
+    /// `target` as the known leader already (see `routedPrefix`), so `attempt` need not walk them.
+    func earlierAlreadyRouted(_ key: PendingKey, _ pend: Pending, to target: NodeID) -> Bool {
+        guard let previous = pend.previousArrival else { return true }
+        guard let r = routedPrefix[key.process] else { return false }
+        return r.target == target && r.through >= previous
+    }
+
+    /// Records that every still-pending submission of `process` up to `arrival` went to `target` as the known leader.
+    mutating func markRouted(_ process: ProcessID, to target: NodeID, through arrival: UInt64) {
+        let old = routedPrefix[process]
+        routedPrefix[process] = (target, old?.target == target ? max(old!.through, arrival) : arrival)
     }
 
     /// MUST be invoked once per tick with the shell's tick count and wall clock (ms, used for AO's Timestamp).
@@ -293,7 +322,7 @@ public struct SchedulerHost: Sendable {
         if now % 20 == 0 {  // drop assigned messages from the arrival orders of processes that saw no attempt since
             for p in arrivalOrder.keys.sorted() {
                 let live = arrivalOrder[p]!.filter { pending[PendingKey(process: p, message: $0)] != nil }
-                arrivalOrder[p] = live.isEmpty ? nil : live
+                if live.isEmpty { forgetArrivals(p) } else { arrivalOrder[p] = live }
             }
         }
         // Oldest first, so a retry round keeps each process's arrival order.
@@ -415,10 +444,15 @@ public struct SchedulerHost: Sendable {
         let p = key.process
         if let g = groups[p] {
             if g.raft.role == .leader {
-                for m in pendingBefore(p, key.message) where pending[PendingKey(process: p, message: m)]?.lastTarget != nodeID {
-                    assignLocally(PendingKey(process: p, message: m))
+                let skipEarlier = earlierAlreadyRouted(key, pend, to: nodeID)
+                routedPrefix[p] = nil
+                var allAppended = true
+                if !skipEarlier {
+                    for m in pendingBefore(p, key.message) where pending[PendingKey(process: p, message: m)]?.lastTarget != nodeID {
+                        allAppended = assignLocally(PendingKey(process: p, message: m)) && allAppended
+                    }
                 }
-                assignLocally(key)
+                if assignLocally(key) && allAppended { markRouted(p, to: nodeID, through: pend.arrival) }
                 return
             }
             if g.raft.quiesced && g.raft.leader == nil { wakeGroup(p, leaderSuspected: false) }
@@ -432,12 +466,15 @@ public struct SchedulerHost: Sendable {
         // An earlier submission already went ahead over the same connection only if it went to this same node while
         // that node was (and still is) the known leader; otherwise it may have been dropped or relayed, so it goes again.
         let toLeader = target == guess
-        for m in pendingBefore(p, key.message) {
-            let earlier = PendingKey(process: p, message: m)
-            guard let e = pending[earlier], !(e.lastTarget == target && e.toLeader && toLeader) else { continue }
-            forward(earlier, to: target, toLeader: toLeader)
+        if !(toLeader && earlierAlreadyRouted(key, pend, to: target)) {
+            for m in pendingBefore(p, key.message) {
+                let earlier = PendingKey(process: p, message: m)
+                guard let e = pending[earlier], !(e.lastTarget == target && e.toLeader && toLeader) else { continue }
+                forward(earlier, to: target, toLeader: toLeader)
+            }
         }
         forward(key, to: target, toLeader: toLeader)
+        if toLeader { markRouted(p, to: target, through: pend.arrival) }
     }
 
     mutating func forward(_ key: PendingKey, to target: NodeID, toLeader: Bool) {
@@ -445,19 +482,24 @@ public struct SchedulerHost: Sendable {
         pend.lastTarget = target
         pend.toLeader = toLeader
         pending[key] = pend
+        if !toLeader || routedPrefix[key.process]?.target != target { routedPrefix[key.process] = nil }
         outbox[target, default: []].append(.forward(key.process, key.message, pend.outboxKey, origin: nodeID))
     }
 
     /// On the leader: appends the submission to the group's log (a duplicate that is already committed is done).
-    mutating func assignLocally(_ key: PendingKey) {
-        guard let pend = pending[key] else { return }
+    /// Returns false when the group could not take it (not leader, busy): it stays pending and unmarked.
+    @discardableResult
+    mutating func assignLocally(_ key: PendingKey) -> Bool {
+        guard let pend = pending[key] else { return true }
         let p = key.process
         let outcome = groups[p]!.assign(message: key.message, outboxKey: pend.outboxKey, clockMs: clockMs, blockHeight: blockHeight, signer: signer)
         dirty.insert(p); active.insert(p)
         switch outcome {
-        case .duplicate(let slot, true): pending[key] = nil; out.submissionsAssigned.append((p, key.message, slot))
-        case .appended, .duplicate: pending[key]!.lastTarget = nodeID
-        case .notLeader, .busy: break  // retried; not marked, so it goes ahead of later messages then
+        case .duplicate(let slot, true): pending[key] = nil; out.submissionsAssigned.append((p, key.message, slot)); return true
+        case .appended, .duplicate: pending[key]!.lastTarget = nodeID; return true
+        case .notLeader, .busy:  // retried; not marked, so it goes ahead of later messages then
+            routedPrefix[p] = nil
+            return false
         }
     }
 
