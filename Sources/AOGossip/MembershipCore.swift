@@ -89,10 +89,32 @@ public struct MembershipCore: Sendable {
         connections.insert(peer)
         if isBanned(peer, now: now) { close(peer, into: &directives); return directives }
         guard let p = pending[peer], !p.sent else { return directives }
+        sendPending(p, to: peer, into: &directives)
+        return directives
+    }
+
+    /// Sends the JOIN or NEIGHBOR a pending connect was opened for.
+    private mutating func sendPending(_ p: PendingConnect, to peer: NodeID, into directives: inout [MembershipDirective]) {
         pending[peer]!.sent = true
         switch p.purpose {
         case .join: directives.append(.send(to: peer, message: .join(me)))
         case .neighbor(let high): directives.append(.send(to: peer, message: .neighbor(me, highPriority: high)))
+        }
+    }
+
+    /// MUST be invoked when the transport swapped the connection to `peer` for another one (both sides dialled at
+    /// once and one connection was kept): the peer is still connected, but frames queued on the dropped connection
+    /// may be lost in either direction. So the link's last word is said again: a JOIN or NEIGHBOR still waiting for
+    /// its reply is re-sent, and an active link is confirmed with a high-priority NEIGHBOR (which the peer accepts,
+    /// taking us back into its active view if it never heard our JOIN). Nothing is dropped from the views.
+    public mutating func onConnectionReplaced(_ peer: NodeID, now: Tick) -> [MembershipDirective] {
+        var directives: [MembershipDirective] = []
+        connections.insert(peer)
+        if isBanned(peer, now: now) { close(peer, into: &directives); return directives }
+        if let p = pending[peer] {
+            sendPending(p, to: peer, into: &directives)
+        } else if active[peer] != nil {
+            directives.append(.send(to: peer, message: .neighbor(me, highPriority: true)))
         }
         return directives
     }

@@ -28,6 +28,8 @@ final class NodeMetricsSource: @unchecked Sendable {
             if type == "counter" { metrics.publishCounter(name, help, value) } else { metrics.publishGauge(name, help, value) }
         }
         metric("aonode_peers_connected", "gauge", "Authenticated peer connections.", peers)
+        metric("aonode_peer_connections_replaced_total", "counter",
+               "Peer connections replaced by another to the same peer (simultaneous dials); the link is kept.", c.connectionsReplaced)
         metric("aonode_gossip_published_total", "counter", "Items this node published on gossip.", c.gossipPublished)
         metric("aonode_gossip_delivered_total", "counter", "New valid items received by gossip.", c.gossipDelivered)
         metric("aonode_gossip_rejected_total", "counter", "Invalid items received by gossip.", c.gossipRejected)

@@ -113,6 +113,9 @@ public actor NodeRuntime {
     /// AONODE_DELIVERY_TRACE names a file.
     let deliveryTrace = DeliveryTrace.fromEnvironment()
     var peerConnectedHandlers: [@Sendable (NodeID) -> Void] = []
+    /// Peers whose connection the transport just replaced (`.disconnected(.duplicateConnection)`), until the
+    /// `.connected` of the connection it kept.
+    var replacedConnections: Set<NodeID> = []
 
     init(configuration: NodeConfiguration, network: NetworkConfiguration, key: Ed25519PrivateKey, store: LMDBContentStore,
          transport: any Transport, logger: Logger, seed: UInt64) throws {
@@ -288,7 +291,18 @@ public actor NodeRuntime {
             if !membershipStarted && configuration.peers.contains(endpoint) {
                 startMembership(contacts: [PeerRecord(node: peer, endpoints: [endpoint.description])])
             }
-            apply(membership: membership.onConnectionEstablished(peer, now: tick))
+            if replacedConnections.remove(peer) != nil {
+                // The same link on a new connection: say the link's last word again instead of starting over, and let
+                // gossip re-send its subscriptions (what was queued on the dropped connection may be lost; IHAVE
+                // repairs lost items).
+                apply(membership: membership.onConnectionReplaced(peer, now: tick))
+                if membership.isActive(peer) {
+                    apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
+                    apply(gossip: gossip.onPeerConnected(peer, now: tick))
+                }
+            } else {
+                apply(membership: membership.onConnectionEstablished(peer, now: tick))
+            }
             for frame in temporaryFrames.removeValue(forKey: peer) ?? [] {
                 transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: frame), to: peer)
             }
@@ -297,6 +311,9 @@ public actor NodeRuntime {
             connected[peer] = nil
             streams[peer] = nil
             logger.debug("peer disconnected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "reason": "\(reason)"])
+            // Both sides dialled at once and the transport kept the other connection: `.connected` for it follows at
+            // once, so this is not a loss of the peer (treating it as one dropped the link from both active views).
+            if reason == .duplicateConnection { replacedConnections.insert(peer); counters.connectionsReplaced += 1; break }
             var r = rng
             apply(membership: membership.onConnectionLost(peer, now: tick, rng: &r))
             apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
@@ -956,6 +973,8 @@ public struct NodeCounters: Sendable, Equatable {
     public var hashChainMismatches = 0
     /// Gossiped assignments that differ from the one this node's log holds for the same slot.
     public var conflictingAssignments = 0
+    /// Connections the transport replaced by another to the same peer (simultaneous dials), kept as the same link.
+    public var connectionsReplaced = 0
 }
 
 extension NodeRuntime {

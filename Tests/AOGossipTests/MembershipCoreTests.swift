@@ -26,6 +26,40 @@ import Testing
         #expect(newcomer.activeView == [Self.record(1).node] && contact.activeView == [Self.record(2).node])
     }
 
+    /// Simultaneous dials: the transport keeps one connection and drops the other, with what was queued on it.
+    /// A replaced connection keeps the link (no `.deactivated`), confirms an active link with a high-priority
+    /// NEIGHBOR that takes us back into a peer that never heard our JOIN, and re-sends a JOIN still unanswered.
+    @Test func replacedConnectionKeepsTheLinkAndSaysItsLastWordAgain() {
+        var rng = Xoshiro256(seed: 11)
+        let (one, two) = (Self.record(1), Self.record(2))
+        var contact = MembershipCore(me: one)
+        var newcomer = MembershipCore(me: two)
+        _ = contact.start(contacts: [], now: 0, rng: &rng)
+        _ = newcomer.start(contacts: [one], now: 0, rng: &rng)
+        #expect(newcomer.onConnectionEstablished(one.node, now: 1) == [.send(to: one.node, message: .join(two))])
+        // The JOIN is lost with the dropped connection; the replacement sends it again.
+        #expect(newcomer.onConnectionReplaced(one.node, now: 2) == [.send(to: one.node, message: .join(two))])
+        _ = contact.onConnectionEstablished(two.node, now: 2)
+        _ = contact.onMessageReceived(.join(two), from: two.node, now: 3, rng: &rng)
+        _ = newcomer.onMessageReceived(.neighborReply(accepted: true), from: one.node, now: 3, rng: &rng)
+        #expect(newcomer.isActive(one.node) && contact.isActive(two.node))
+
+        // An active link replaced: nothing leaves the views, and the link is confirmed.
+        let replaced = contact.onConnectionReplaced(two.node, now: 4)
+        #expect(replaced == [.send(to: two.node, message: .neighbor(one, highPriority: true))])
+        #expect(contact.isActive(two.node))
+        // A peer that lost our side of the link (here: a fresh core) takes us in on that NEIGHBOR.
+        var forgetful = MembershipCore(me: two)
+        _ = forgetful.start(contacts: [], now: 0, rng: &rng)
+        _ = forgetful.onConnectionEstablished(one.node, now: 4)
+        let answer = forgetful.onMessageReceived(.neighbor(one, highPriority: true), from: one.node, now: 5, rng: &rng)
+        #expect(answer.contains(.send(to: one.node, message: .neighborReply(accepted: true))))
+        #expect(forgetful.isActive(one.node))
+        // Its accepting reply is harmless to a side that had no NEIGHBOR pending.
+        #expect(contact.onMessageReceived(.neighborReply(accepted: true), from: two.node, now: 6, rng: &rng).isEmpty)
+        #expect(contact.isActive(two.node))
+    }
+
     /// A full active view refuses a low-priority NEIGHBOR but must accept a high-priority one, evicting a peer
     /// (which is told, disconnected, and moved to the passive view).
     @Test func neighborPriority() {

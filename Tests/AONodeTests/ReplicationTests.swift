@@ -146,6 +146,9 @@ import Testing
         print("restarted node: replication ingested \(metrics["aonode_replication_items_ingested_total"] ?? -1) items, "
               + "sync requests \(metrics["aonode_replication_sync_requests_sent_total"] ?? -1), "
               + "gossip delivered \(metrics["aonode_gossip_delivered_total"] ?? -1)")
+        var replaced = 0
+        for i in cluster.nodes.indices { replaced += try await cluster.metrics(at: i, client: client)["aonode_peer_connections_replaced_total"] ?? 0 }
+        print("connections replaced after simultaneous dials, over all nodes: \(replaced)")
         #expect(metrics["aonode_replication_tip_mismatches_total"] == 0)
         // The summaries exchanged on reconnection showed the peers ahead: the node asked for log syncs.
         #expect(metrics["aonode_replication_sync_requests_sent_total"].map { $0 > 0 } == true)
