@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import AOCore
 
@@ -10,6 +11,25 @@ import Testing
         #expect(ID32(base64URL: text)?.bytes == bytes)
         #expect(ID32(base64URL: "not an id") == nil)
         #expect(ID32(base64URL: String(text.dropLast())) == nil)
+    }
+
+    /// The direct decoder agrees with Foundation's base64 (the route it replaced) on every URL-alphabet string, with
+    /// and without padding, and refuses what is not base64url.
+    @Test func base64URLDecodeAgreesWithFoundation() {
+        var rng = Xoshiro256(seed: 12)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        for round in 0..<5_000 {
+            let length = Int.random(in: 0...90, using: &rng)
+            let text = String((0..<length).map { _ in alphabet.randomElement(using: &rng)! })
+            var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            if standard.count % 4 == 2 { standard += "==" } else if standard.count % 4 == 3 { standard += "=" }
+            let reference = length % 4 == 1 ? nil : Data(base64Encoded: standard).map { [UInt8]($0) }
+            #expect(Base64URL.decode(text) == reference, "\(text)")
+            if round % 10 == 0, length % 4 != 1 { #expect(Base64URL.decode(standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")) == reference) }
+        }
+        for bad in ["A", "AAAAA", "AB+C", "AB/C", "AB=C", "ABC\u{e9}", "AB C", "AB\nC"] { #expect(Base64URL.decode(bad) == nil, "\(bad)") }
+        #expect(Base64URL.decode("") == [])
+        #expect(Base64URL.decode("QUJD") == Array("ABC".utf8))
     }
 
     @Test func idBytesRoundTripAndOrderMatchesLexicographicBytes() {
