@@ -80,6 +80,11 @@ public struct MembershipCore: Sendable {
         nextAnnounce = now + parameters.announceTicks
         directives.append(.announce)
         joinViaContact(now: now, rng: &rng, into: &directives)
+        // The other contacts are known peers: in the passive view, repair tries them while the active view has room.
+        // Without this, nodes that joined through different contacts in a small network could form active views that
+        // never meet (seen: five nodes split 3 + 2 for good, an item published in one part never reached the other),
+        // since shuffles only exchange what each part already knows.
+        for c in self.contacts where pending[c.node] == nil { addPassive(c, now: now, retryAfter: now, rng: &rng) }
         return directives
     }
 
@@ -306,13 +311,10 @@ public struct MembershipCore: Sendable {
 
     private mutating func connect(_ rec: PeerRecord, purpose: PendingConnect.Purpose, now: Tick, into directives: inout [MembershipDirective]) {
         guard rec.node != me.node else { return }
-        pending[rec.node] = PendingConnect(record: rec, purpose: purpose, since: now, sent: false)
+        let p = PendingConnect(record: rec, purpose: purpose, since: now, sent: false)
+        pending[rec.node] = p
         if connections.contains(rec.node) {
-            pending[rec.node]!.sent = true
-            switch purpose {
-            case .join: directives.append(.send(to: rec.node, message: .join(me)))
-            case .neighbor(let high): directives.append(.send(to: rec.node, message: .neighbor(me, highPriority: high)))
-            }
+            sendPending(p, to: rec.node, into: &directives)
         } else {
             directives.append(.connect(rec))
         }

@@ -60,6 +60,32 @@ import Testing
         #expect(contact.isActive(two.node))
     }
 
+    /// The contacts a node starts with are known peers: one gets the JOIN, the others wait in the passive view, and
+    /// repair fills the active view from them. (Five real nodes once split 3 + 2 for good: each part's shuffles only
+    /// knew that part.)
+    @Test func otherContactsFillTheActiveViewThroughRepair() {
+        var rng = Xoshiro256(seed: 13)
+        var core = MembershipCore(me: Self.record(1))
+        let contacts = (2...4).map(Self.record)
+        let start = core.start(contacts: contacts, now: 0, rng: &rng)
+        let joined = start.compactMap { d -> NodeID? in if case .connect(let r) = d { return r.node } else { return nil } }
+        #expect(joined.count == 1)
+        #expect(Set(core.passiveView) == Set(contacts.map(\.node)).subtracting(joined))
+        // The join answered; the next ticks connect to the other contacts with NEIGHBOR until all are active.
+        _ = core.onConnectionEstablished(joined[0], now: 1)
+        _ = core.onMessageReceived(.neighborReply(accepted: true), from: joined[0], now: 1, rng: &rng)
+        for now: Tick in 2...6 {
+            for d in core.onTick(now: now, rng: &rng) {
+                guard case .connect(let r) = d else { continue }
+                // High priority while the active view is below activeViewMin (3).
+                let high = core.activeCount < 3
+                #expect(core.onConnectionEstablished(r.node, now: now) == [.send(to: r.node, message: .neighbor(Self.record(1), highPriority: high))])
+                _ = core.onMessageReceived(.neighborReply(accepted: true), from: r.node, now: now, rng: &rng)
+            }
+        }
+        #expect(Set(core.activeView) == Set(contacts.map(\.node)))
+    }
+
     /// A full active view refuses a low-priority NEIGHBOR but must accept a high-priority one, evicting a peer
     /// (which is told, disconnected, and moved to the passive view).
     @Test func neighborPriority() {
