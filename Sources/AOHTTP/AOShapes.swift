@@ -198,6 +198,7 @@ public enum AOShapes {
             var pairs: [(String, JSONValue)] = [("node", .string(p.node.base64URL)), ("address", .string(p.address)),
                                                 ("connected", .bool(p.connected))]
             if let s = p.score { pairs.append(("score", .double(s))) }
+            pairs += [("overlay", .bool(p.overlay)), ("globalMesh", .bool(p.globalMesh))]
             return .object(pairs)
         }))])
     }

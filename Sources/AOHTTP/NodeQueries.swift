@@ -489,8 +489,13 @@ public struct PeerInfo: Sendable, Equatable {
     public var address: String
     public var connected: Bool
     public var score: Double?
-    public init(node: NodeID, address: String, connected: Bool, score: Double? = nil) {
+    /// In this node's gossip overlay (the membership active view): items are pushed and announced to it.
+    public var overlay: Bool
+    /// In this node's gossip mesh for the global topic (eager push of announcements and spawns).
+    public var globalMesh: Bool
+    public init(node: NodeID, address: String, connected: Bool, score: Double? = nil, overlay: Bool = false, globalMesh: Bool = false) {
         self.node = node; self.address = address; self.connected = connected; self.score = score
+        self.overlay = overlay; self.globalMesh = globalMesh
     }
 }
 

@@ -229,7 +229,11 @@ public final class NodeAPI: NodeQueries, @unchecked Sendable {
     public func peers() async throws -> [PeerInfo] {
         let connected = await runtime.connectedPeers()
         let scores = await runtime.peerScores()
-        return connected.keys.sorted().map { PeerInfo(node: $0, address: connected[$0]!.description, connected: true, score: scores[$0]) }
+        let (overlay, globalMesh) = await runtime.overlayPeers()
+        return connected.keys.sorted().map {
+            PeerInfo(node: $0, address: connected[$0]!.description, connected: true, score: scores[$0],
+                     overlay: overlay.contains($0), globalMesh: globalMesh.contains($0))
+        }
     }
 
     public func schedulerGroup(process: ProcessID) async throws -> SchedulerGroupStatus {

@@ -955,6 +955,10 @@ public actor NodeRuntime {
         }
         return GroupSnapshot(members: scheduler.bootstrapMembers(of: p), leader: nil, term: 0, role: "observer")
     }
+    /// The membership active view and the global topic's gossip mesh (for `GET /peers`).
+    func overlayPeers() -> (active: Set<NodeID>, globalMesh: Set<NodeID>) {
+        (Set(membership.activeView), Set(gossip.meshPeers(.global)))
+    }
     func peerScores() -> [NodeID: Double] {
         var out: [NodeID: Double] = [:]
         for p in connected.keys { if let s = gossip.score(of: p) { out[p] = s } }

@@ -509,7 +509,8 @@ import Testing
             #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true && metrics.text.contains("aonode_slots_total 3"))
             let peers = try await live.get("/peers").json
             #expect(peers == .object([("peers", [.object([("node", .string(NodeID(raw: ScriptedNode.id32(20)).base64URL)),
-                                                          ("address", "127.0.0.1:7001"), ("connected", true), ("score", .double(1.5))])])]))
+                                                          ("address", "127.0.0.1:7001"), ("connected", true), ("score", .double(1.5)),
+                                                          ("overlay", true), ("globalMesh", false)])])]))
             let group = try await live.get("/processes/\(pid)/scheduler").json
             #expect(group["leader"] == .string(NodeID(raw: ScriptedNode.id32(20)).base64URL))
             #expect(group["term"] == 3 && group["last_slot"] == 2)

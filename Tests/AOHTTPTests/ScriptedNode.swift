@@ -252,7 +252,7 @@ final class ScriptedNode: NodeQueries {
     }
 
     func peers() async throws -> [PeerInfo] {
-        [PeerInfo(node: NodeID(raw: Self.id32(20)), address: "127.0.0.1:7001", connected: true, score: 1.5)]
+        [PeerInfo(node: NodeID(raw: Self.id32(20)), address: "127.0.0.1:7001", connected: true, score: 1.5, overlay: true)]
     }
 
     func schedulerGroup(process: ProcessID) async throws -> SchedulerGroupStatus {

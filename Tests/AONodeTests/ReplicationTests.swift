@@ -66,6 +66,7 @@ import Testing
             try await client.shutdown()
             cluster.stopAll()
         } catch {
+            await cluster.dumpPeers(client: client)
             try? await client.shutdown()
             cluster.dumpLogs()  // before stopAll, which removes the directories
             cluster.stopAll()
@@ -253,7 +254,7 @@ final class NodeCluster: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: binary)
         var args = ["run", "--data-dir", n.dataDirectory, "--key", n.dataDirectory + "/node-key.json",
                     "--listen", "127.0.0.1:\(n.transportPort)", "--http", "127.0.0.1:\(n.httpPort)",
-                    "--network", networkFile, "--log-level", "info"]
+                    "--network", networkFile, "--log-level", Self.logLevel]
         if i != 0 { args += ["--peer", "127.0.0.1:\(nodes[0].transportPort)"] }
         p.arguments = args
         let log = n.dataDirectory + "/node.log"
@@ -288,7 +289,23 @@ final class NodeCluster: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["AONODE_KEEP_TEST_DIRS"] == nil { try? FileManager.default.removeItem(atPath: root) }
     }
 
+    /// Prints every live node's `GET /peers` (connections, overlay and global mesh membership).
+    func dumpPeers(client: HTTPClient) async {
+        for i in nodes.indices {
+            let text = (try? await get(nodes[i].url + "/peers", client: client)).map { String(decoding: $0.1, as: UTF8.self) } ?? "(no answer)"
+            print("---- node \(i + 1) (\(nodes[i].nodeID.base64URL.prefix(8))) peers: \(text)")
+        }
+    }
+
+    /// The nodes' log level: info, or AOTEST_NODE_LOG_LEVEL (e.g. debug, when chasing a failure).
+    static let logLevel = ProcessInfo.processInfo.environment["AOTEST_NODE_LOG_LEVEL"] ?? "info"
+
+    /// Prints the end of every node's log; with AOTEST_NODE_LOG_DIR set, also copies the whole logs there.
     func dumpLogs() {
+        if let dir = ProcessInfo.processInfo.environment["AOTEST_NODE_LOG_DIR"] {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for (i, n) in nodes.enumerated() { try? FileManager.default.copyItem(atPath: n.dataDirectory + "/node.log", toPath: dir + "/node\(i + 1).log") }
+        }
         for (i, n) in nodes.enumerated() {
             let text = (try? String(contentsOfFile: n.dataDirectory + "/node.log", encoding: .utf8)) ?? ""
             print("---- node \(i + 1) log (last 60 lines) ----")
