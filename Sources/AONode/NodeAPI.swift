@@ -227,13 +227,7 @@ public final class NodeAPI: NodeQueries, @unchecked Sendable {
     }
 
     public func peers() async throws -> [PeerInfo] {
-        let connected = await runtime.connectedPeers()
-        let scores = await runtime.peerScores()
-        let (overlay, globalMesh) = await runtime.overlayPeers()
-        return connected.keys.sorted().map {
-            PeerInfo(node: $0, address: connected[$0]!.description, connected: true, score: scores[$0],
-                     overlay: overlay.contains($0), globalMesh: globalMesh.contains($0))
-        }
+        await runtime.peerInfos()
     }
 
     public func schedulerGroup(process: ProcessID) async throws -> SchedulerGroupStatus {

@@ -1,5 +1,6 @@
 import AOCore
 import AOGossip
+import AOHTTP
 import AOScheduling
 import AOStore
 import AOStoreLMDB
@@ -955,14 +956,14 @@ public actor NodeRuntime {
         }
         return GroupSnapshot(members: scheduler.bootstrapMembers(of: p), leader: nil, term: 0, role: "observer")
     }
-    /// The membership active view and the global topic's gossip mesh (for `GET /peers`).
-    func overlayPeers() -> (active: Set<NodeID>, globalMesh: Set<NodeID>) {
-        (Set(membership.activeView), Set(gossip.meshPeers(.global)))
-    }
-    func peerScores() -> [NodeID: Double] {
-        var out: [NodeID: Double] = [:]
-        for p in connected.keys { if let s = gossip.score(of: p) { out[p] = s } }
-        return out
+    /// `GET /peers`: every connected peer with its gossip score, whether it is in the overlay (membership's active
+    /// view) and in the global topic's mesh, read in one step so the fields agree.
+    func peerInfos() -> [PeerInfo] {
+        let overlay = Set(membership.activeView), globalMesh = Set(gossip.meshPeers(.global))
+        return connected.keys.sorted().map {
+            PeerInfo(node: $0, address: connected[$0]!.description, connected: true, score: gossip.score(of: $0),
+                     overlay: overlay.contains($0), globalMesh: globalMesh.contains($0))
+        }
     }
     func snapshotCounters() -> (NodeCounters, GossipCounters, SchedulerHostCounters, Int) {
         (counters, gossip.counters, scheduler.counters, scheduler.pendingSubmissionCount)
