@@ -251,6 +251,37 @@ public final class Evaluator: @unchecked Sendable {
         return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
     }
 
+    /// The state after slot `target`, deciding under the process's lock whether the live runner already holds it.
+    /// Only when it does not are the messages needed: `messagesFrom(first)` gives them from slot `first` (the slot
+    /// after the nearest checkpoint at or below `target`, or 0) through `target`. Deciding here, not in the caller,
+    /// is what keeps a concurrent evaluation (the next message, a cron) from moving the live state between the
+    /// caller's look at it and its use: the caller never hands over a list that starts at the live slot.
+    public func state(process: ProcessDefinition, module: ProcessModule, through target: Int64,
+                      messagesFrom: (_ first: Int64) throws -> [ScheduledMessage]) throws -> (slot: Int64, image: MemoryImage)
+    {
+        let l = liveState(process.id)
+        let liveImage: MemoryImage? = l.lock.withLock {
+            guard let r = l.runner, l.slot == target else { return nil }
+            return r.snapshot()
+        }
+        if let liveImage { return (target, liveImage) }
+        let first = try store.checkpoint(process: process.id, atOrBelow: target).map { min($0.slot + 1, target) } ?? 0
+        let messages = try messagesFrom(first)
+        guard messages.first?.slot == first, messages.last?.slot == target else {
+            throw ComputeError.invalidInput("the messages for the state of slot \(target) must run from slot \(first) through \(target)")
+        }
+        // A checkpoint saved since is newer, so the rebuild below starts at or after `first`: these messages cover it.
+        return try state(process: process, module: module, messages: messages)
+    }
+
+    /// A dry-run of `message` on the state after slot `target` (see `state(process:module:through:messagesFrom:)`).
+    public func dryRun(process: ProcessDefinition, module: ProcessModule, through target: Int64,
+                       messagesFrom: (_ first: Int64) throws -> [ScheduledMessage], message: ScheduledMessage) throws -> EvaluationResult {
+        let image = try state(process: process, module: module, through: target, messagesFrom: messagesFrom).image
+        let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: image)
+        return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
+    }
+
     /// The state (memory and host state) after the last of `messages` (evaluated first if needed). `messages` must be
     /// contiguous and start right after the nearest checkpoint at or below the last one (or at slot 0). When the live
     /// runner is past that slot, a temporary runner is rebuilt from the checkpoint plus a replay; the live state is

@@ -431,16 +431,9 @@ public final class ComputeService: @unchecked Sendable {
     /// The messages the evaluator needs to rebuild the state after `slot`: from the nearest checkpoint at or below it.
     /// `fromLive`: when the live state stands at `slot`, only that message is needed (the evaluator returns the live
     /// state), not the replay from the checkpoint.
-    func messagesForState(_ p: ProcessID, through slot: UInt64, fromLive: Bool = true) throws -> [ScheduledMessage] {
-        let live = fromLive ? evaluator.liveSlot(process: p.base64URL) : nil
-        var from: UInt64 = 0
-        if let live, live == Int64(slot) {
-            from = slot
-        } else if let cp = try store.latestCheckpoint(process: p, atOrBefore: slot) {
-            from = cp.slot + 1
-            if from > slot { from = slot }
-        }
-        let (messages, missing, missingID) = scheduledMessages(p, from: from, through: slot)
+    /// The messages of slots `first` through `slot`, from the store (the evaluator asks when it must rebuild a state).
+    func messagesForState(_ p: ProcessID, from first: UInt64, through slot: UInt64) throws -> [ScheduledMessage] {
+        let (messages, missing, missingID) = scheduledMessages(p, from: first, through: slot)
         guard messages.last?.slot == Int64(slot) else {
             if let missingID { fetchMissing?([missingID]) }
             throw NodeQueryError.unavailable("The state of \(p.base64URL) at slot \(slot) cannot be rebuilt: \(missing ?? "items missing").")
@@ -460,43 +453,32 @@ public final class ComputeService: @unchecked Sendable {
 
     /// Evaluates `message` on a copy of the state after `slot`. Persists nothing.
     func dryRun(_ p: ProcessID, after slot: UInt64, message: ScheduledMessage) async throws -> AOCompute.EvaluationResult {
-        try await withStateInputs(p, through: slot) { evaluator, def, module, messages in
-            try evaluator.dryRun(process: def, module: module, messages: messages, message: message)
+        try await withStateInputs(p, through: slot) { evaluator, def, module, messagesFrom in
+            try evaluator.dryRun(process: def, module: module, through: Int64(slot), messagesFrom: messagesFrom, message: message)
         }
     }
 
     /// The memory after slot `slot`.
     func memory(_ p: ProcessID, after slot: UInt64) async throws -> [UInt8] {
-        try await withStateInputs(p, through: slot) { evaluator, def, module, messages in
-            try evaluator.state(process: def, module: module, messages: messages).image.bytes
+        try await withStateInputs(p, through: slot) { evaluator, def, module, messagesFrom in
+            try evaluator.state(process: def, module: module, through: Int64(slot), messagesFrom: messagesFrom).image.bytes
         }
     }
 
-    /// Waits for `slot`, gathers the process definition and the messages from the nearest checkpoint, and runs
-    /// `body` on a big-stack evaluation thread under the evaluation gate.
+    /// Waits for `slot`, gathers the process definition, and runs `body` on a big-stack evaluation thread under the
+    /// evaluation gate. `body` gets a reader of the messages from a slot through `slot`: the evaluator decides, under
+    /// its live-state lock, whether it needs them (a state rebuilt from a checkpoint) or not (the live state is there).
     private func withStateInputs<T: Sendable>(
         _ p: ProcessID, through slot: UInt64,
-        _ body: @escaping @Sendable (Evaluator, ProcessDefinition, ProcessModule, [ScheduledMessage]) throws -> T
+        _ body: @escaping @Sendable (Evaluator, ProcessDefinition, ProcessModule, (Int64) throws -> [ScheduledMessage]) throws -> T
     ) async throws -> T {
         try await waitEvaluated(p, slot: slot)
         let (def, module) = try definitionOrThrow(p)
-        let messages = try messagesForState(p, through: slot)
         let evaluator = self.evaluator
         let gate = self.gate
-        let run = { (messages: [ScheduledMessage]) in
-            try await self.onEvaluationThread {
-                gate.wait(); defer { gate.signal() }
-                return try body(evaluator, def, module, messages)
-            }
-        }
-        do {
-            return try await run(messages)
-        } catch let error as ComputeError where slot > 0 && messages.first?.slot == Int64(slot) {
-            // The list may hold only `slot` because the live state stood there when it was read; an evaluation that
-            // ran in between (the next message, a cron) moved it on, and then the state is rebuilt from the nearest
-            // checkpoint, which needs the messages after it. (Seen as "slot 1 does not follow -1" on a dry-run.)
-            logger.debug("state inputs read again from the checkpoint", metadata: ["process": "\(p.base64URL)", "error": "\(error)"])
-            return try await run(try messagesForState(p, through: slot, fromLive: false))
+        return try await onEvaluationThread {
+            gate.wait(); defer { gate.signal() }
+            return try body(evaluator, def, module) { first in try self.messagesForState(p, from: UInt64(first), through: slot) }
         }
     }
 }

@@ -60,6 +60,41 @@ import Testing
         #expect(next.last?.output == .number(3))
     }
 
+    /// The race behind a dry-run's "slot 1 does not follow -1": the caller saw the live state at slot 1, and an
+    /// evaluation moved it on before the state was read. With `state(through:messagesFrom:)` the evaluator decides
+    /// under its lock: it asks for messages only when it rebuilds, and then from the nearest checkpoint.
+    @Test func stateThroughAsksForMessagesOnlyWhenItRebuilds() throws {
+        let module = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)
+        let store = MemoryComputeStore()
+        let ev = Evaluator(store: store, policy: CheckpointPolicy(everyMessages: 2, everyComputeSeconds: 1e9))
+        let p = Self.process("P7")
+        let msgs = Self.messages("P7", ["i", "i", "i", "i"])
+        _ = try ev.evaluate(process: p, module: module, messages: Array(msgs[0...1]))  // live at 1, checkpoint at 1
+        let atOne = try ev.state(process: p, module: module, through: 1) { first in
+            Issue.record("live state at slot 1: no messages needed, asked from \(first)"); return []
+        }
+        #expect(atOne.slot == 1)
+        // The live state moves on (the next message) before the next read of slot 1's state.
+        _ = try ev.evaluate(process: p, module: module, messages: msgs)
+        #expect(ev.liveSlot(process: "P7") == 3)
+        var asked: [Int64] = []
+        let again = try ev.state(process: p, module: module, through: 1) { first in asked.append(first); return Array(msgs[Int(first)...1]) }
+        #expect(asked == [1])  // the checkpoint at slot 1 is the state itself: only slot 1 is asked for
+        #expect(again.image.bytes == atOne.image.bytes)
+        // Slot 0 has no checkpoint at or below it: the messages from slot 0.
+        asked = []
+        let zero = try ev.state(process: p, module: module, through: 0) { first in asked.append(first); return Array(msgs[Int(first)...0]) }
+        #expect(asked == [0] && zero.slot == 0)
+        // A reader that gives the wrong range is refused with a clear error, not a wrong state.
+        #expect(throws: ComputeError.self) {
+            _ = try ev.state(process: p, module: module, through: 2) { _ in Array(msgs[0...1]) }  // stops short of slot 2
+        }
+        let dry = try ev.dryRun(process: p, module: module, through: 1, messagesFrom: { first in Array(msgs[Int(first)...1]) },
+                                message: Self.messages("P7", ["i"], from: 99)[0])
+        #expect(dry.output == .number(3))  // the counter after two messages, plus the dry-run's
+        #expect(ev.liveSlot(process: "P7") == 3)
+    }
+
     /// The attestation memory hash of a snapshot, from scratch (the definition, not the runner's incremental hasher).
     static func memoryHash(_ bytes: [UInt8]) -> [UInt8] { MemoryCommitment.hash(memory: bytes) }
 
