@@ -64,6 +64,13 @@ public struct GossipCore: Sendable {
     private var cache: [MessageID: CachedItem] = [:]
     private var cacheOrder: [MessageID] = []  // first-seen order; may hold ids already evicted
     private var cacheOrderHead = 0
+    /// The same first-seen order, per topic: catch-up and heartbeat gossip read one topic's ids without walking
+    /// every topic's (a node in 100 process topics walked the whole cache for each, on every heartbeat).
+    private var topicOrder: [Topic: TopicOrder] = [:]
+    private struct TopicOrder {
+        var ids: [MessageID] = []
+        var head = 0
+    }
     private var cacheBytes = 0
     private var wants: [MessageID: Want] = [:]
     private var wantsEarliestDeadline: Tick = .max
@@ -298,10 +305,12 @@ public struct GossipCore: Sendable {
         // Catch-up: announce what the cache holds for this topic and the peer is not known to have, newest first.
         var ids: [MessageID] = []
         let catchUpIDsMax = parameters.ihaveIDsMax * 8
-        var i = cacheOrder.count - 1
-        while i >= cacheOrderHead, ids.count < catchUpIDsMax {
-            let id = cacheOrder[i]; i -= 1
-            if let item = cache[id], item.topic == t, !item.holders.contains(peer) { ids.append(id) }
+        if let order = topicOrder[t] {
+            var i = order.ids.count - 1
+            while i >= order.head, ids.count < catchUpIDsMax {
+                let id = order.ids[i]; i -= 1
+                if let item = cache[id], item.topic == t, !item.holders.contains(peer) { ids.append(id) }
+            }
         }
         appendIHaves(t, ids, to: peer, into: &directives)
     }
@@ -558,12 +567,14 @@ public struct GossipCore: Sendable {
                                      into directives: inout [GossipDirective]) {
         // Holders are read once per id here, not once per id and peer below.
         var recent: [(id: MessageID, firstSeen: Tick, holders: Set<NodeID>)] = []
-        var i = cacheOrder.count - 1
-        while i >= cacheOrderHead {
-            let id = cacheOrder[i]; i -= 1
-            guard let item = cache[id] else { continue }
-            if item.firstSeen + parameters.gossipWindowTicks < now { break }
-            if item.topic == t { recent.append((id, item.firstSeen, item.holders)) }
+        if let order = topicOrder[t] {
+            var i = order.ids.count - 1
+            while i >= order.head {
+                let id = order.ids[i]; i -= 1
+                guard let item = cache[id], item.topic == t else { continue }
+                if item.firstSeen + parameters.gossipWindowTicks < now { break }
+                recent.append((id, item.firstSeen, item.holders))
+            }
         }
         guard !recent.isEmpty else { return }
         let eligible = connectedPeers.filter { p in
@@ -619,8 +630,20 @@ public struct GossipCore: Sendable {
     private mutating func insertCache(_ id: MessageID, _ item: CachedItem, now: Tick) {
         cache[id] = item
         cacheOrder.append(id)
+        topicOrder[item.topic, default: TopicOrder()].ids.append(id)
         cacheBytes += item.payload.count
         expireCache(now: now)
+    }
+
+    /// Eviction goes in first-seen order, so the id evicted is the oldest of its topic: the front of its order.
+    private mutating func dropOldest(_ id: MessageID, of t: Topic) {
+        guard var order = topicOrder.removeValue(forKey: t) else { return }
+        while order.head < order.ids.count, cache[order.ids[order.head]]?.topic != t || order.ids[order.head] == id {
+            order.head += 1   // the evicted id, and any stale ones before it (an id evicted and seen again)
+        }
+        guard order.head < order.ids.count else { return }  // the topic has nothing cached: forget its order
+        if order.head > 256 && order.head * 2 > order.ids.count { order.ids.removeFirst(order.head); order.head = 0 }
+        topicOrder[t] = order
     }
 
     private mutating func expireCache(now: Tick) {
@@ -631,6 +654,7 @@ public struct GossipCore: Sendable {
             let full = cache.count > GossipLimits.messageCacheCountMax || cacheBytes > GossipLimits.messageCacheBytesMax
             guard old || full else { break }
             cache[id] = nil; cacheBytes -= item.payload.count; cacheOrderHead += 1
+            dropOldest(id, of: item.topic)
         }
         if cacheOrderHead > 1024 && cacheOrderHead * 2 > cacheOrder.count {
             cacheOrder.removeFirst(cacheOrderHead); cacheOrderHead = 0

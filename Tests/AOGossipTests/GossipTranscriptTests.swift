@@ -188,3 +188,40 @@ struct TranscriptHarness {
         #expect(announced.values.allSatisfy { $0 >= 1 + p.meshRepairDelayTicks }, "not before the repair delay: \(announced)")
     }
 }
+
+@Suite struct GossipCatchUpTests {
+    static func id(_ s: String) -> MessageID { MessageID(raw: ID32(bytes: SHA2.sha256(Array(s.utf8)))!) }
+
+    /// The ids a new subscriber to `topic` hears of (its catch-up IHAVEs), in the order announced.
+    static func catchUp(_ core: inout GossipCore, _ peer: NodeID, _ topic: Topic, now: Tick, rng: inout Xoshiro256) -> [MessageID] {
+        _ = core.onPeerConnected(peer, now: now)
+        return core.onMessageReceived(.subscribe(topic), from: peer, now: now, rng: &rng).flatMap { d -> [MessageID] in
+            if case .send(let to, .ihave(let t, let ids)) = d, to == peer, t == topic { return ids } else { return [] }
+        }
+    }
+
+    /// Catch-up reads one topic's first-seen order: a new subscriber hears of that topic's cached ids, newest first,
+    /// and nothing of other topics; an id evicted from the cache (its TTL passed) is no longer announced.
+    @Test func catchUpAnnouncesTheTopicsCachedIDsNewestFirstAndForgetsEvictedOnes() {
+        var p = GossipParameters()
+        p.messageCacheTicks = 100
+        var core = GossipCore(selfID: TranscriptHarness.nodeID(1), parameters: p)
+        var rng = Xoshiro256(seed: 3)
+        let a = Topic.process(ProcessID(raw: Self.id("process-a").raw)), b = Topic.process(ProcessID(raw: Self.id("process-b").raw))
+        _ = core.subscribe(a, now: 0, rng: &rng)
+        _ = core.subscribe(b, now: 0, rng: &rng)
+        var inA: [MessageID] = []
+        for k in 0..<6 {  // interleaved: a0 b0 a1 b1 ..., one tick apart
+            let ida = Self.id("a\(k)"), idb = Self.id("b\(k)")
+            _ = core.publish(topic: a, id: ida, payload: [1], now: Tick(2 * k), rng: &rng)
+            _ = core.publish(topic: b, id: idb, payload: [1], now: Tick(2 * k + 1), rng: &rng)
+            inA.append(ida)
+        }
+        #expect(Self.catchUp(&core, TranscriptHarness.nodeID(2), a, now: 20, rng: &rng) == inA.reversed())
+        // At tick 104 the items first seen at ticks 0-4 (a0 b0 a1 b1 a2) have outlived the cache; an insert evicts them.
+        _ = core.publish(topic: b, id: Self.id("b-late"), payload: [1], now: 104, rng: &rng)
+        #expect(Self.catchUp(&core, TranscriptHarness.nodeID(3), a, now: 104, rng: &rng) == Array(inA[3...].reversed()))
+        #expect(Self.catchUp(&core, TranscriptHarness.nodeID(4), b, now: 104, rng: &rng)
+                == [Self.id("b-late"), Self.id("b5"), Self.id("b4"), Self.id("b3"), Self.id("b2")])
+    }
+}
