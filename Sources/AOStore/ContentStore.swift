@@ -276,10 +276,12 @@ extension ContentStore {
 
 /// The process-log entry an AO assignment item records (Type Assignment, Process, Nonce = slot, Message), or nil
 /// for any other item. `aonode store import` uses it so an imported schedule fills the process log.
+/// The process's own assignment (Nonce 0) has no `Message` tag (ao-protocol.md): its message is the process item.
 public func processLogEntry(ofAssignment item: DataItem) -> ProcessLogEntry? {
     guard item.tag("Type") == "Assignment", let p = item.tag("Process").flatMap({ ProcessID(base64URL: $0) }),
-          let m = item.tag("Message").flatMap({ MessageID(base64URL: $0) }),
           let n = item.tag("Nonce").flatMap({ UInt64($0) }) else { return nil }
+    let named = item.tag("Message")
+    guard let m = named.map({ MessageID(base64URL: $0) }) ?? (n == 0 ? MessageID(p) : nil) else { return nil }
     return ProcessLogEntry(process: p, slot: n, assignmentID: item.id, messageID: m)
 }
 

@@ -245,3 +245,24 @@ struct ConformanceTests {
         #expect(try store.statistics().itemCount == 302)
     }
 }
+
+@Suite struct ProcessLogEntryTests {
+    /// `aonode store import` fills the process log from assignment items. The process's own assignment (Nonce 0)
+    /// names no Message (ao-protocol.md): its message is the process item. It used to give no entry, so an imported
+    /// schedule had no slot 0 and its process could not be evaluated.
+    @Test func theProcesssOwnAssignmentNamesTheProcessAsItsMessage() throws {
+        let key = Ed25519PrivateKey.generate()
+        let process = ProcessID(raw: ID32(bytes: SHA2.sha256(Array("process".utf8)))!)
+        let message = MessageID(raw: ID32(bytes: SHA2.sha256(Array("message".utf8)))!)
+        func assignment(_ nonce: String, message: MessageID?) throws -> DataItem {
+            try DataItem.create(signer: key, tags: [DataItemTag("Process", process.base64URL), DataItemTag("Epoch", "0"),
+                                                    DataItemTag("Nonce", nonce), DataItemTag("Type", "Assignment")]
+                                    + (message.map { [DataItemTag("Message", $0.base64URL)] } ?? []), data: [])
+        }
+        let zero = try assignment("0", message: nil)
+        #expect(processLogEntry(ofAssignment: zero) == ProcessLogEntry(process: process, slot: 0, assignmentID: zero.id, messageID: MessageID(process)))
+        let one = try assignment("1", message: message)
+        #expect(processLogEntry(ofAssignment: one)?.messageID == message)
+        #expect(processLogEntry(ofAssignment: try assignment("2", message: nil)) == nil, "only slot 0 may omit Message")
+    }
+}
