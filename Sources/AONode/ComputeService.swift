@@ -15,8 +15,9 @@ import Logging
 /// - Threads: a worker is a `Thread` with `Evaluator.threadStackBytes` of stack (WasmKit needs a deep native stack);
 ///   one worker per process at a time (a process evaluates serially), at most `concurrency` evaluating at once.
 /// - A message body (or the process or module item) that is not in the store yet pauses the process with a log
-///   line; the next hook call, or a retry after `pauseRetryFirstSeconds` (doubling up to `pauseRetrySeconds` while it
-///   stays paused), resumes it. The item is usually a gossip hop behind the assignment that named it (a process's
+///   line; storing that item (the runtime's `itemsStored` hook), the next `assignmentsStored` call, or a retry after
+///   `pauseRetryFirstSeconds` (doubling up to `pauseRetrySeconds` while it stays paused, for pauses that name no
+///   item or an item stored by another path) resumes it. The item is usually a gossip hop behind the assignment that named it (a process's
 ///   slot 0 and its process item, an assignment and its message body travel separately), so the first retry is soon:
 ///   with a flat 2 s, a burst whose last assignment came before its last body stalled for 2 s (seen in
 ///   scripts/bench/node as 218 instead of 300-500 messages/s).
@@ -45,6 +46,8 @@ public final class ComputeService: @unchecked Sendable {
         var running = false
         /// Why evaluation waits (a missing item), or nil.
         var paused: String?
+        /// The items a pause waits for (registered in `pausedOn`).
+        var waitingFor: [MessageID] = []
         /// The wait before the next retry of a paused process: `pauseRetryFirstSeconds`, doubled per pause in a row.
         var pauseRetry = ComputeService.pauseRetryFirstSeconds
         /// An evaluation error that is not a process outcome (bad module, ...); cleared by the next hook call.
@@ -58,6 +61,10 @@ public final class ComputeService: @unchecked Sendable {
 
     let lock = NSLock()
     var work: [ProcessID: Work] = [:]
+    /// The first retry of a pause (`pauseRetryFirstSeconds`; tests set it long to see that storing the item resumes).
+    var pauseRetryFirst = ComputeService.pauseRetryFirstSeconds
+    /// Paused processes by the item each waits for: storing it resumes them without waiting for the retry timer.
+    var pausedOn: [MessageID: Set<ProcessID>] = [:]
     private var modules: [MessageID: ProcessModule] = [:]
     private var definitions: [ProcessID: (ProcessDefinition, ProcessModule)] = [:]
     var stopping = false
@@ -86,7 +93,8 @@ public final class ComputeService: @unchecked Sendable {
     func attach(runtime: NodeRuntime) async {
         self.runtime = runtime
         await runtime.addHooks(assignmentsStored: { [weak self] p, slot in self?.assignmentsStored(p, lastSlot: slot) },
-                               leadershipChanged: { [weak self] p, leader in if leader { self?.triggerCrank(p) } })
+                               leadershipChanged: { [weak self] p, leader in if leader { self?.triggerCrank(p) } },
+                               itemsStored: { [weak self] ids in self?.itemsStored(ids) })
         for p in await runtime.knownProcesses() {
             if let last = try? store.latestSlot(process: p) { assignmentsStored(p, lastSlot: last) }
         }
@@ -119,7 +127,7 @@ public final class ComputeService: @unchecked Sendable {
 
     func workItem(_ p: ProcessID) -> Work {
         if let w = work[p] { return w }
-        let w = Work(); work[p] = w; return w
+        let w = Work(); w.pauseRetry = pauseRetryFirst; work[p] = w; return w
     }
 
     /// The hook: slots up to `lastSlot` of `p` are in the store.
@@ -127,10 +135,32 @@ public final class ComputeService: @unchecked Sendable {
         lock.withLock {
             let w = workItem(p)
             w.known = max(w.known, Int64(lastSlot))
-            w.paused = nil
+            unpause(p, w)
             w.failure = nil
         }
         kick(p)
+    }
+
+    /// The hook: `ids` are newly stored. Resumes the processes paused for one of them.
+    func itemsStored(_ ids: [MessageID]) {
+        let resumed: Set<ProcessID> = lock.withLock {
+            guard !pausedOn.isEmpty else { return [] }
+            var out: Set<ProcessID> = []
+            for id in ids { if let ps = pausedOn[id] { out.formUnion(ps) } }
+            for p in out { if let w = work[p] { unpause(p, w) } }
+            return out
+        }
+        for p in resumed { kick(p) }
+    }
+
+    /// Clears a pause and its registrations in `pausedOn`. Under `lock`.
+    private func unpause(_ p: ProcessID, _ w: Work) {
+        w.paused = nil
+        for id in w.waitingFor {
+            pausedOn[id]?.remove(p)
+            if pausedOn[id]?.isEmpty == true { pausedOn[id] = nil }
+        }
+        w.waitingFor = []
     }
 
     /// Starts the worker of `p` if it has something to do and is not running.
@@ -189,7 +219,7 @@ public final class ComputeService: @unchecked Sendable {
             case .evaluated(let last):
                 lock.withLock {
                     work[p]!.evaluated = max(work[p]!.evaluated ?? -1, last)
-                    work[p]!.pauseRetry = Self.pauseRetryFirstSeconds
+                    work[p]!.pauseRetry = pauseRetryFirst
                 }
                 wake(p)
                 triggerCrank(p)
@@ -199,13 +229,21 @@ public final class ComputeService: @unchecked Sendable {
                 let retry: Double = lock.withLock {
                     let w = work[p]!
                     w.paused = why; w.running = false
+                    w.waitingFor = missing
+                    for id in missing { pausedOn[id, default: []].insert(p) }
                     defer { w.pauseRetry = min(Self.pauseRetrySeconds, w.pauseRetry * 2) }
                     return w.pauseRetry
                 }
                 failWaiters(p, NodeQueryError.unavailable("Evaluation of \(p.base64URL) waits: \(why). Retry later."))
+                // Stored between the evaluation's look and the registration above: the hook came too early to see it.
+                if missing.contains(where: { (try? store.hasItem($0)) == true }) {
+                    lock.withLock { if let w = work[p], w.paused == why { unpause(p, w) } }
+                    kick(p)
+                    return
+                }
                 DispatchQueue.global().asyncAfter(deadline: .now() + retry) { [weak self] in
                     guard let self else { return }
-                    self.lock.withLock { if self.work[p]?.paused == why { self.work[p]?.paused = nil } }
+                    self.lock.withLock { if let w = self.work[p], w.paused == why { self.unpause(p, w) } }
                     self.kick(p)
                 }
                 return

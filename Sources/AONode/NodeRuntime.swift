@@ -107,6 +107,8 @@ public actor NodeRuntime {
     /// Hooks the other services install (compute, replication). Called on the actor; must not block.
     var onAssignmentsStored: [@Sendable (ProcessID, UInt64) -> Void] = []
     var onLeadershipChanged: [@Sendable (ProcessID, Bool) -> Void] = []
+    /// Items newly durable in a write of the actor (compute resumes a process paused for one of them).
+    var onItemsStored: [@Sendable ([MessageID]) -> Void] = []
     var replicationHandler: (@Sendable (NodeID, [UInt8]) -> Void)?
     /// Replication's fetch of a process a submission names (`NodeAPI.submit` asks before answering unknownProcess).
     var processFetcher: (@Sendable (ProcessID) async -> Bool)?
@@ -735,7 +737,7 @@ public actor NodeRuntime {
                                         value: DurableCodec.encode(pendingOutboxKey: outboxKey, arrival: nextArrival)))
             nextArrival += 1
         }
-        do { _ = try await committer.commit(batch) } catch { throw .store("\(error)") }
+        do { noteStored(try await committer.commit(batch)) } catch { throw .store("\(error)") }
         let now = Self.clockMs()
         if let p = process {
             do { try scheduler.onSubmit(p, message: item.id, outboxKey: outboxKey, now: tick, clockMs: now) } catch {
@@ -843,7 +845,18 @@ public actor NodeRuntime {
     /// The flush's write: through the group committer (FIFO with every other write of the actor, see
     /// `writeInOrder`); directly when the committer is closed (shutdown), as before.
     func commitFlush(_ batch: WriteBatch) async throws(StoreError) -> WriteReceipt {
-        do { return try await committer.commit(batch) } catch { return try directWhenClosed(error, batch) }
+        let receipt: WriteReceipt
+        do { receipt = try await committer.commit(batch) } catch { receipt = try directWhenClosed(error, batch) }
+        noteStored(receipt)
+        return receipt
+    }
+
+    /// Tells the `itemsStored` hooks which items of a write are newly durable.
+    func noteStored(_ receipt: WriteReceipt) {
+        guard !onItemsStored.isEmpty else { return }
+        let ids = receipt.items.compactMap { if case .stored(let id) = $0 { id } else { nil } }
+        guard !ids.isEmpty else { return }
+        for h in onItemsStored { h(ids) }
     }
 
     /// A synchronous write of the actor (it blocks, as a direct LMDB write would). While a flush's write is in the
@@ -851,8 +864,14 @@ public actor NodeRuntime {
     /// were made in: a message body deferred into the flush's batch is durable before an assignment of it that
     /// `drainHeld` writes afterwards. Without a flush in flight it is a direct write.
     func writeInOrder(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
-        guard flushing else { return try store.write(batch) }
-        do { return try committer.commitWaiting(batch) } catch { return try directWhenClosed(error, batch) }
+        let receipt: WriteReceipt
+        if !flushing {
+            receipt = try store.write(batch)
+        } else {
+            do { receipt = try committer.commitWaiting(batch) } catch { receipt = try directWhenClosed(error, batch) }
+        }
+        noteStored(receipt)
+        return receipt
     }
 
     /// After a committer failure: the direct write when the committer is closed (shutdown), else the failure.
@@ -910,8 +929,10 @@ public actor NodeRuntime {
     func connectedPeers() -> [NodeID: Endpoint] { connected }
     func addHooks(assignmentsStored: (@Sendable (ProcessID, UInt64) -> Void)? = nil,
                   leadershipChanged: (@Sendable (ProcessID, Bool) -> Void)? = nil,
-                  peerConnected: (@Sendable (NodeID) -> Void)? = nil) {
+                  peerConnected: (@Sendable (NodeID) -> Void)? = nil,
+                  itemsStored: (@Sendable ([MessageID]) -> Void)? = nil) {
         if let assignmentsStored { onAssignmentsStored.append(assignmentsStored) }
+        if let itemsStored { onItemsStored.append(itemsStored) }
         if let leadershipChanged { onLeadershipChanged.append(leadershipChanged) }
         if let peerConnected { peerConnectedHandlers.append(peerConnected) }
     }

@@ -1,5 +1,6 @@
 import AOCore
-import AONode
+@testable import AONode
+import AOStore
 import AOStoreLMDB
 import AOTransport
 import AsyncHTTPClient
@@ -300,6 +301,65 @@ struct ComputeNodeTests {
         }
         await b?.close()
         await a.close()
+    }
+
+    /// A process paused for a message body that is not stored resumes when the body is stored (the runtime's
+    /// `itemsStored` hook), not when the retry timer fires: the first retry is set to ten minutes here, so without
+    /// the hook the wait below times out. The items come from a real node's log; the service runs on a store of its
+    /// own that lacks the last message's body.
+    @Test func aPausedProcessResumesWhenTheItemItWaitsForIsStored() async throws {
+        guard NodeLuaModule.shouldRun else { return }
+        let h = try await ComputeHarness()
+        let module = try await h.publishModule()
+        let pid = try await h.spawn(module: module, name: "counter")
+        var sent: [MessageID] = []
+        for _ in 0..<2 { sent.append(try await h.send(pid, [DataItemTag("Action", "Increment")])) }
+        #expect(ComputeHarness.evalOutput(try await h.result(sent[1], pid)) == "2")
+        await h.node.shutdown()
+        try? await h.http.shutdown()
+        defer { try? FileManager.default.removeItem(atPath: h.dataDir) }
+
+        let source = try LMDBContentStore(directory: ComputeHarness.configuration(h.dataDir).storeDirectory)
+        let log = try source.processLog(process: pid, from: 0, through: 2, limit: 10)
+        #expect(log.map(\.slot) == [0, 1, 2] && log[2].messageID == sent[1])
+        var ids = [module, MessageID(pid)]
+        for e in log { ids += [e.assignmentID, e.messageID] }
+        let bytes = try source.itemBytes(ids)
+        source.close()
+        let dir = NSTemporaryDirectory() + "aonode-pause-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = ComputeHarness.configuration(dir)
+        let store = try LMDBContentStore(directory: config.storeDirectory)
+        defer { store.close() }
+        let missing = sent[1]
+        for (id, b) in zip(ids, bytes) where id != missing {
+            let item = try DataItem(parsing: b!)
+            // As `aonode store import` fills the log (slot 0's assignment names no Message: it is the process).
+            _ = try store.write(WriteBatch(items: [ItemWrite(bytes: b!)], assignments: processLogEntry(ofAssignment: item).map { [$0] } ?? []))
+        }
+
+        let zero = try store.assignment(process: pid, slot: 0)
+        let zeroStored = try store.hasItem(log[0].assignmentID)
+        #expect(zero == log[0] && zeroStored, "slot 0 in the new store: \(String(describing: zero)), item \(zeroStored)")
+        let service = ComputeService(store: store, key: Ed25519PrivateKey.generate(), configuration: config, logger: ComputeHarness.logger())
+        defer { service.shutdown() }
+        service.pauseRetryFirst = 600
+        func state() -> (evaluated: Int64?, paused: String?) { service.lock.withLock { (service.work[pid]?.evaluated, service.work[pid]?.paused) } }
+        func wait(_ what: String, _ done: () -> Bool) async throws {
+            let deadline = Date().addingTimeInterval(30)
+            while !done() {
+                guard Date() < deadline else { Issue.record("timed out waiting until \(what): \(state())"); return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        service.assignmentsStored(pid, lastSlot: 2)
+        try await wait("paused at slot 2") { state().paused != nil }
+        #expect(state().evaluated == 1, "slots 0 and 1 evaluate; slot 2 waits for its body")
+        _ = try store.put(bytes[ids.firstIndex(of: missing)!]!)
+        service.itemsStored([missing])
+        try await wait("slot 2 evaluated") { (state().evaluated ?? -1) >= 2 }
+        #expect(state().paused == nil)
+        #expect(service.lock.withLock { service.pausedOn.isEmpty }, "the pause's registration is cleared")
     }
 
     /// Two processes on one node play ping-pong through cranking: A pings B (from an Eval), B's Ping handler replies
