@@ -17,8 +17,9 @@ import Logging
 /// - A message body (or the process or module item) that is not in the store yet pauses the process with a log
 ///   line; storing that item (the runtime's `itemsStored` hook), the next `assignmentsStored` call, or a retry after
 ///   `pauseRetryFirstSeconds` (doubling up to `pauseRetrySeconds` while it stays paused, for pauses that name no
-///   item or an item stored by another path) resumes it. The item is usually a gossip hop behind the assignment that named it (a process's
-///   slot 0 and its process item, an assignment and its message body travel separately), so the first retry is soon:
+///   item or an item stored by another path) resumes it. The item is usually a gossip hop behind the assignment
+///   that named it (a process's slot 0 and its process item, an assignment and its message body travel
+///   separately), so the first retry is soon:
 ///   with a flat 2 s, a burst whose last assignment came before its last body stalled for 2 s (seen in
 ///   scripts/bench/node as 218 instead of 300-500 messages/s).
 /// - Checkpoints: every `NodeConfiguration.checkpointEveryMessages` messages and on `shutdown()`.
@@ -466,9 +467,6 @@ public final class ComputeService: @unchecked Sendable {
         }
     }
 
-    /// The messages the evaluator needs to rebuild the state after `slot`: from the nearest checkpoint at or below it.
-    /// `fromLive`: when the live state stands at `slot`, only that message is needed (the evaluator returns the live
-    /// state), not the replay from the checkpoint.
     /// The messages of slots `first` through `slot`, from the store (the evaluator asks when it must rebuild a state).
     func messagesForState(_ p: ProcessID, from first: UInt64, through slot: UInt64) throws -> [ScheduledMessage] {
         let (messages, missing, missingID) = scheduledMessages(p, from: first, through: slot)
