@@ -246,9 +246,8 @@ public final class Evaluator: @unchecked Sendable {
     /// after `messages` (which are evaluated first if needed). Nothing is stored; the live state is unchanged.
     public func dryRun(process: ProcessDefinition, module: ProcessModule, messages: [ScheduledMessage],
                        message: ScheduledMessage) throws(ComputeError) -> EvaluationResult {
-        let image = try state(process: process, module: module, messages: messages).image
-        let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: image)
-        return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
+        try evaluateOnCopy(of: state(process: process, module: module, messages: messages).image,
+                           process: process, module: module, message: message)
     }
 
     /// The state after slot `target`, deciding under the process's lock whether the live runner already holds it.
@@ -277,7 +276,13 @@ public final class Evaluator: @unchecked Sendable {
     /// A dry-run of `message` on the state after slot `target` (see `state(process:module:through:messagesFrom:)`).
     public func dryRun(process: ProcessDefinition, module: ProcessModule, through target: Int64,
                        messagesFrom: (_ first: Int64) throws -> [ScheduledMessage], message: ScheduledMessage) throws -> EvaluationResult {
-        let image = try state(process: process, module: module, through: target, messagesFrom: messagesFrom).image
+        try evaluateOnCopy(of: state(process: process, module: module, through: target, messagesFrom: messagesFrom).image,
+                           process: process, module: module, message: message)
+    }
+
+    /// Evaluates the dry-run `message` on a runner of its own made from `image`: nothing is stored.
+    private func evaluateOnCopy(of image: MemoryImage, process: ProcessDefinition, module: ProcessModule,
+                                message: ScheduledMessage) throws(ComputeError) -> EvaluationResult {
         let copy = try ProcessRunner(module: module, limits: process.limits, options: options, drive: drive, image: image)
         return copy.evaluate(message: message.json(readOnly: true).serialized(), env: process.envJSON)
     }

@@ -108,7 +108,7 @@ public actor NodeRuntime {
     var onAssignmentsStored: [@Sendable (ProcessID, UInt64) -> Void] = []
     var onLeadershipChanged: [@Sendable (ProcessID, Bool) -> Void] = []
     /// Items newly durable in a write of the actor (compute resumes a process paused for one of them).
-    var onItemsStored: [@Sendable ([MessageID]) -> Void] = []
+    var onItemsStored: [@Sendable (WriteReceipt) -> Void] = []
     var replicationHandler: (@Sendable (NodeID, [UInt8]) -> Void)?
     /// Replication's fetch of a process a submission names (`NodeAPI.submit` asks before answering unknownProcess).
     var processFetcher: (@Sendable (ProcessID) async -> Bool)?
@@ -851,12 +851,10 @@ public actor NodeRuntime {
         return receipt
     }
 
-    /// Tells the `itemsStored` hooks which items of a write are newly durable.
+    /// Hands a write's receipt to the `itemsStored` hooks (they pick the newly stored items only if they wait for
+    /// any: this runs on every write of the actor).
     func noteStored(_ receipt: WriteReceipt) {
-        guard !onItemsStored.isEmpty else { return }
-        let ids = receipt.items.compactMap { if case .stored(let id) = $0 { id } else { nil } }
-        guard !ids.isEmpty else { return }
-        for h in onItemsStored { h(ids) }
+        for h in onItemsStored { h(receipt) }
     }
 
     /// A synchronous write of the actor (it blocks, as a direct LMDB write would). While a flush's write is in the
@@ -930,7 +928,7 @@ public actor NodeRuntime {
     func addHooks(assignmentsStored: (@Sendable (ProcessID, UInt64) -> Void)? = nil,
                   leadershipChanged: (@Sendable (ProcessID, Bool) -> Void)? = nil,
                   peerConnected: (@Sendable (NodeID) -> Void)? = nil,
-                  itemsStored: (@Sendable ([MessageID]) -> Void)? = nil) {
+                  itemsStored: (@Sendable (WriteReceipt) -> Void)? = nil) {
         if let assignmentsStored { onAssignmentsStored.append(assignmentsStored) }
         if let itemsStored { onItemsStored.append(itemsStored) }
         if let leadershipChanged { onLeadershipChanged.append(leadershipChanged) }

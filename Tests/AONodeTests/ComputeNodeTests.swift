@@ -356,7 +356,7 @@ struct ComputeNodeTests {
         try await wait("paused at slot 2") { state().paused != nil }
         #expect(state().evaluated == 1, "slots 0 and 1 evaluate; slot 2 waits for its body")
         _ = try store.put(bytes[ids.firstIndex(of: missing)!]!)
-        service.itemsStored([missing])
+        service.itemsStored(WriteReceipt(items: [.stored(missing)]))
         try await wait("slot 2 evaluated") { (state().evaluated ?? -1) >= 2 }
         #expect(state().paused == nil)
         #expect(service.lock.withLock { service.pausedOn.isEmpty }, "the pause's registration is cleared")
