@@ -9,6 +9,8 @@ public protocol ComputeStore: AnyObject, Sendable {
     func putResult(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError)
     /// The highest checkpointed slot at or below `slot`, with the encoded checkpoint.
     func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])?
+    /// The slot of that checkpoint alone: deciding where a replay starts must not read a whole memory image.
+    func checkpointSlot(process: String, atOrBelow slot: Int64) throws(ComputeError) -> Int64?
     func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError)
     /// Keeps the result of a cron message evaluated between two scheduled messages (served by `GET /cron`).
     func putCronResult(process: String, position: CronPosition, _ encoded: [UInt8]) throws(ComputeError)
@@ -44,6 +46,9 @@ public final class MemoryComputeStore: ComputeStore, @unchecked Sendable {
             guard let all = checkpoints[process], let best = all.keys.filter({ $0 <= slot }).max() else { return nil }
             return (best, all[best]!)
         }
+    }
+    public func checkpointSlot(process: String, atOrBelow slot: Int64) throws(ComputeError) -> Int64? {
+        lock.withLock { checkpoints[process]?.keys.filter({ $0 <= slot }).max() }
     }
     public func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
         lock.withLock { checkpoints[process, default: [:]][slot] = encoded }
@@ -264,7 +269,7 @@ public final class Evaluator: @unchecked Sendable {
             return r.snapshot()
         }
         if let liveImage { return (target, liveImage) }
-        let first = try store.checkpoint(process: process.id, atOrBelow: target).map { min($0.slot + 1, target) } ?? 0
+        let first = try store.checkpointSlot(process: process.id, atOrBelow: target).map { min($0 + 1, target) } ?? 0
         let messages = try messagesFrom(first)
         guard messages.first?.slot == first, messages.last?.slot == target else {
             throw ComputeError.invalidInput("the messages for the state of slot \(target) must run from slot \(first) through \(target)")

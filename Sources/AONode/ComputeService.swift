@@ -182,8 +182,8 @@ public final class ComputeService: @unchecked Sendable {
     /// Where evaluation of `p` stands: the highest stored result, found by scanning forward from the latest checkpoint.
     func firstEvaluated(_ p: ProcessID) -> Int64 {
         var slot: Int64 = -1
-        if let latest = try? store.latestSlot(process: p), let cp = try? store.latestCheckpoint(process: p, atOrBefore: latest) {
-            slot = Int64(cp.slot)
+        if let latest = try? store.latestSlot(process: p), let cp = try? store.latestCheckpointSlot(process: p, atOrBefore: latest) {
+            slot = Int64(cp)
         }
         while (try? computeStore.result(process: p.base64URL, slot: slot + 1)) != nil { slot += 1 }
         return slot
@@ -283,7 +283,7 @@ public final class ComputeService: @unchecked Sendable {
         let live = evaluator.liveSlot(process: p.base64URL)
         if let live, live != after { evaluator.evict(process: p.base64URL) }
         if live != after, after >= 0 {
-            start = (try? store.latestCheckpoint(process: p, atOrBefore: UInt64(after))).map { Int64($0.slot) + 1 } ?? 0
+            start = (try? store.latestCheckpointSlot(process: p, atOrBefore: UInt64(after))).map { Int64($0) + 1 } ?? 0
         }
         let (messages, missing, missingID) = scheduledMessages(p, from: UInt64(start), through: UInt64(through))
         guard let last = messages.last, last.slot > after else {

@@ -43,6 +43,13 @@ final class LMDBComputeStore: ComputeStore, @unchecked Sendable {
         } catch { throw .store("\(error)") }
     }
 
+    func checkpointSlot(process: String, atOrBelow slot: Int64) throws(ComputeError) -> Int64? {
+        guard slot >= 0 else { return nil }
+        do {
+            return try store.latestCheckpointSlot(process: try Self.pid(process), atOrBefore: UInt64(slot)).map { Int64($0) }
+        } catch { throw .store("\(error)") }
+    }
+
     func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
         let p = try Self.pid(process)
         var batch = WriteBatch()

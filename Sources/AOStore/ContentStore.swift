@@ -40,6 +40,8 @@ public protocol ContentStore: AnyObject, Sendable {
     func checkpoint(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]?
     /// The checkpoint with the highest slot `<= slot`: where a replay towards `slot` starts.
     func latestCheckpoint(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> SlotBlob?
+    /// The slot of that checkpoint, without reading its blob (a checkpoint is a whole memory image: megabytes).
+    func latestCheckpointSlot(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> UInt64?
     func result(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]?
 
     /// The value under `key` in `namespace` of the protocol-state space.

@@ -130,6 +130,10 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
         }
     }
 
+    public func latestCheckpointSlot(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> UInt64? {
+        try read { s in s.checkpoints[process]?.keys.filter({ $0 <= slot }).max() }
+    }
+
     public func result(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? { try read { $0.results[process]?[slot] } }
 
     public func value(namespace: String, key: [UInt8]) throws(StoreError) -> [UInt8]? {

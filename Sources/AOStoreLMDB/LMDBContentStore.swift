@@ -515,7 +515,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     }
 
     public func latestSlot(process: ProcessID) throws(StoreError) -> UInt64? {
-        try lastSlot(log, process, atOrBefore: .max)?.0
+        try lastSlot(log, process, atOrBefore: .max) { _ in () }?.0
     }
 
     public func checkpoint(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? {
@@ -524,7 +524,11 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     }
 
     public func latestCheckpoint(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> SlotBlob? {
-        try lastSlot(checkpoint, process, atOrBefore: slot).map { SlotBlob(process: process, slot: $0.0, bytes: $0.1) }
+        try lastSlot(checkpoint, process, atOrBefore: slot) { Array($0) }.map { SlotBlob(process: process, slot: $0.0, bytes: $0.1) }
+    }
+
+    public func latestCheckpointSlot(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> UInt64? {
+        try lastSlot(checkpoint, process, atOrBefore: slot) { _ in () }?.0
     }
 
     public func result(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? {
@@ -624,7 +628,10 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         }
     }
 
-    private func lastSlot(_ dbi: DBI, _ process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> (UInt64, [UInt8])? {
+    /// The last entry of `process` in `dbi` at or before `slot`; `value` reads what the caller needs of its value
+    /// (inside the read transaction, so a caller that wants only the slot copies nothing).
+    private func lastSlot<V>(_ dbi: DBI, _ process: ProcessID, atOrBefore slot: UInt64,
+                             value: (UnsafeRawBufferPointer) -> V) throws(StoreError) -> (UInt64, V)? {
         let p = process.bytes
         return try read { (t: Transaction) throws(StoreError) in
             try lmdb { () throws(LMDBError) in
@@ -639,7 +646,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 }
                 at = try at == nil ? c.get(MDB_LAST) : c.get(MDB_PREV)
                 guard let (k, v) = at, k.count == 40, k.starts(with: p) else { return nil }
-                return (SequenceKey.value(k[32...]), Array(v))
+                return (SequenceKey.value(k[32...]), value(v))
             }
         }
     }

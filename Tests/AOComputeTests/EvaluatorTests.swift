@@ -1,4 +1,5 @@
 import AOCore
+import Foundation
 import Testing
 @testable import AOCompute
 
@@ -65,7 +66,7 @@ import Testing
     /// under its lock: it asks for messages only when it rebuilds, and then from the nearest checkpoint.
     @Test func stateThroughAsksForMessagesOnlyWhenItRebuilds() throws {
         let module = try ProcessModule(bytes: try TestModules.wasm32(), format: .emscripten2)
-        let store = MemoryComputeStore()
+        let store = CheckpointReadCountingStore()
         let ev = Evaluator(store: store, policy: CheckpointPolicy(everyMessages: 2, everyComputeSeconds: 1e9))
         let p = Self.process("P7")
         let msgs = Self.messages("P7", ["i", "i", "i", "i"])
@@ -78,9 +79,11 @@ import Testing
         _ = try ev.evaluate(process: p, module: module, messages: msgs)
         #expect(ev.liveSlot(process: "P7") == 3)
         var asked: [Int64] = []
+        let blobReadsBefore = store.blobReads
         let again = try ev.state(process: p, module: module, through: 1) { first in asked.append(first); return Array(msgs[Int(first)...1]) }
         #expect(asked == [1])  // the checkpoint at slot 1 is the state itself: only slot 1 is asked for
         #expect(again.image.bytes == atOne.image.bytes)
+        #expect(store.blobReads - blobReadsBefore == 1)  // deciding where to start reads the slot alone; the rebuild reads the image once
         // Slot 0 has no checkpoint at or below it: the messages from slot 0.
         asked = []
         let zero = try ev.state(process: p, module: module, through: 0) { first in asked.append(first); return Array(msgs[Int(first)...0]) }
@@ -93,6 +96,31 @@ import Testing
                                 message: Self.messages("P7", ["i"], from: 99)[0])
         #expect(dry.output == .number(3))  // the counter after two messages, plus the dry-run's
         #expect(ev.liveSlot(process: "P7") == 3)
+    }
+
+    /// A `MemoryComputeStore` that counts reads of checkpoint blobs (memory images, megabytes each in real processes).
+    final class CheckpointReadCountingStore: ComputeStore, @unchecked Sendable {
+        let inner = MemoryComputeStore()
+        private let lock = NSLock()
+        private var reads = 0
+        var blobReads: Int { lock.withLock { reads } }
+        func result(process: String, slot: Int64) throws(ComputeError) -> [UInt8]? { try inner.result(process: process, slot: slot) }
+        func putResult(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
+            try inner.putResult(process: process, slot: slot, encoded)
+        }
+        func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])? {
+            lock.withLock { reads += 1 }
+            return try inner.checkpoint(process: process, atOrBelow: slot)
+        }
+        func checkpointSlot(process: String, atOrBelow slot: Int64) throws(ComputeError) -> Int64? {
+            try inner.checkpointSlot(process: process, atOrBelow: slot)
+        }
+        func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
+            try inner.putCheckpoint(process: process, slot: slot, encoded)
+        }
+        func putCronResult(process: String, position: CronPosition, _ encoded: [UInt8]) throws(ComputeError) {
+            try inner.putCronResult(process: process, position: position, encoded)
+        }
     }
 
     /// The attestation memory hash of a snapshot, from scratch (the definition, not the runner's incremental hasher).

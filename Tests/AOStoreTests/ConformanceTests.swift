@@ -61,6 +61,7 @@ struct ConformanceTests {
         #expect(try store.latestSlot(process: p) == nil)
         #expect(try store.checkpoint(process: p, slot: 3) == nil)
         #expect(try store.latestCheckpoint(process: p, atOrBefore: .max) == nil)
+        #expect(try store.latestCheckpointSlot(process: p, atOrBefore: .max) == nil)
         #expect(try store.result(process: p, slot: 3) == nil)
         #expect(try store.value(namespace: "election", key: [1]) == nil)
         #expect(try store.values(namespace: "election", from: [], limit: 10).isEmpty)
@@ -190,6 +191,11 @@ struct ConformanceTests {
         #expect(try store.latestCheckpoint(process: p, atOrBefore: 9) == nil)
         #expect(try store.latestCheckpoint(process: q, atOrBefore: 4) == nil)
         #expect(try store.latestCheckpoint(process: Fixture.process(0), atOrBefore: .max) == nil)
+        // The slot-only lookup agrees with the full one at every boundary.
+        for (process, slot) in [(p, UInt64(15)), (p, 20), (p, 19), (p, .max), (p, 9), (q, 4), (q, 5), (Fixture.process(0), .max)] {
+            #expect(try store.latestCheckpointSlot(process: process, atOrBefore: slot) == store.latestCheckpoint(process: process, atOrBefore: slot)?.slot)
+        }
+        #expect(try store.latestCheckpointSlot(process: p, atOrBefore: 19) == 10)
         #expect(try store.checkpoint(process: q, slot: 5) == [3])
         #expect(try store.result(process: p, slot: 10) == [9])
         try store.write(WriteBatch(results: [SlotBlob(process: p, slot: 10, bytes: [8])]))
