@@ -26,10 +26,16 @@ public struct HostEnvelope: Hashable, Sendable {
     public var items: [HostItem]
     public init(items: [HostItem]) { self.items = items }
 
-    public func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] { encoded(recordingBounds: false).bytes }
+
+    /// The encoding and, when asked, its item boundaries: where the header ends, then where each item ends (so
+    /// chunks are cut without encoding any item twice).
+    private func encoded(recordingBounds: Bool) -> (bytes: [UInt8], bounds: [Int]) {
         var w = WireWriter()
         w.u8(1)  // format version
         w.varint(UInt64(items.count))
+        var bounds: [Int] = []
+        if recordingBounds { bounds.reserveCapacity(items.count + 1); bounds.append(w.bytes.count) }
         for item in items {
             switch item {
             case .raft(let p, let m): w.u8(0); w.id(p.raw); w.writeRaft(m)
@@ -42,30 +48,36 @@ public struct HostEnvelope: Hashable, Sendable {
                 w.u8(4); w.id(s.process.raw); w.varint(s.slot); w.id(s.assignment.raw); w.blob(sig)
             case .alive(let i): w.u8(5); w.varint(i)
             }
+            if recordingBounds { bounds.append(w.bytes.count) }
         }
-        return w.bytes
+        return (w.bytes, bounds)
     }
 
     /// The envelope encoded as one or more envelopes of at most `bytesMax` bytes each (items in order, none split),
     /// for a transport whose frames are bounded: a flush that waited on a slow fsync can coalesce more appends for
     /// one peer than a frame holds. An item too large for `bytesMax` on its own goes alone in its envelope (the
-    /// caller sends that one as a stream).
+    /// caller sends that one as a stream). Items are encoded once; chunks copy their byte ranges.
     public func encodedChunks(bytesMax: Int) -> [[UInt8]] {
-        let whole = encoded()
+        let (whole, bounds) = encoded(recordingBounds: true)
         guard whole.count > bytesMax, items.count > 1 else { return [whole] }
+        // A chunk's header: the version byte and its item count (a varint of at most 3 bytes under
+        // envelopeMessagesMax).
+        let headerBytesMax = 4
         var chunks: [[UInt8]] = []
-        var current: [HostItem] = [], currentBytes = 0
-        // Header: version byte and the item count (a varint of at most 3 bytes under envelopeMessagesMax).
-        let headerBytes = 4
-        for item in items {
-            let itemBytes = HostEnvelope(items: [item]).encoded().count - 2
-            if !current.isEmpty && headerBytes + currentBytes + itemBytes > bytesMax {
-                chunks.append(HostEnvelope(items: current).encoded())
-                current = []; currentBytes = 0
-            }
-            current.append(item); currentBytes += itemBytes
+        func cut(_ range: Range<Int>, count: Int) {
+            var w = WireWriter()
+            w.u8(1); w.varint(UInt64(count)); w.raw(whole[range])
+            chunks.append(w.bytes)
         }
-        if !current.isEmpty { chunks.append(HostEnvelope(items: current).encoded()) }
+        var chunkStart = bounds[0], itemStart = chunkStart, count = 0
+        for end in bounds.dropFirst() {
+            if count > 0 && headerBytesMax + end - chunkStart > bytesMax {
+                cut(chunkStart..<itemStart, count: count)
+                chunkStart = itemStart; count = 0
+            }
+            count += 1; itemStart = end
+        }
+        cut(chunkStart..<itemStart, count: count)
         return chunks
     }
 

@@ -33,6 +33,8 @@ public struct WireWriter: Sendable {
     public mutating func id(_ v: ID32) { bytes += v.bytes }
     public mutating func blob(_ v: [UInt8]) { varint(UInt64(v.count)); bytes += v }
     public mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
+    /// Bytes already encoded by a writer (copied as they are).
+    public mutating func raw(_ v: ArraySlice<UInt8>) { bytes += v }
 
     mutating func writeAssignmentFields(_ f: AssignmentFields) {
         id(f.process.raw); varint(f.slot)

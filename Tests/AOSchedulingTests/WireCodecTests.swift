@@ -40,6 +40,8 @@ import Testing
         #expect(chunks.allSatisfy { $0.count <= bound }, "\(chunks.map(\.count).max() ?? 0) bytes")
         let items = try chunks.flatMap { try HostEnvelope.decode($0, from: a, to: b).items }
         #expect(items == many.items)
+        // Each chunk is, byte for byte, the plain encoding of its items (the cut copies encoded ranges).
+        for chunk in chunks { #expect(try HostEnvelope(items: HostEnvelope.decode(chunk, from: a, to: b).items).encoded() == chunk) }
         // Under the bound, one envelope, byte for byte the plain encoding.
         #expect(one.encodedChunks(bytesMax: bound) == [one.encoded()])
         // An item larger than the bound goes alone.
