@@ -116,9 +116,6 @@ public actor NodeRuntime {
     /// AONODE_DELIVERY_TRACE names a file.
     let deliveryTrace = DeliveryTrace.fromEnvironment()
     var peerConnectedHandlers: [@Sendable (NodeID) -> Void] = []
-    /// Peers whose connection the transport just replaced (`.disconnected(.duplicateConnection)`), until the
-    /// `.connected` of the connection it kept.
-    var replacedConnections: Set<NodeID> = []
 
     init(configuration: NodeConfiguration, network: NetworkConfiguration, key: Ed25519PrivateKey, store: LMDBContentStore,
          transport: any Transport, logger: Logger, seed: UInt64) throws {
@@ -284,6 +281,14 @@ public actor NodeRuntime {
 
     // MARK: transport events
 
+    /// A connection to `peer` is up (new or replacing one): frames held for it go out, and its watchers hear.
+    private func peerReachable(_ peer: NodeID) {
+        for frame in temporaryFrames.removeValue(forKey: peer) ?? [] {
+            transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: frame), to: peer)
+        }
+        for h in peerConnectedHandlers { h(peer) }
+    }
+
     func handle(_ event: TransportEvent) {
         switch event {
         case .connected(let peer, let endpoint):
@@ -294,29 +299,27 @@ public actor NodeRuntime {
             if !membershipStarted && configuration.peers.contains(endpoint) {
                 startMembership(contacts: [PeerRecord(node: peer, endpoints: [endpoint.description])])
             }
-            if replacedConnections.remove(peer) != nil {
-                // The same link on a new connection: say the link's last word again instead of starting over, and let
-                // gossip re-send its subscriptions (what was queued on the dropped connection may be lost; IHAVE
-                // repairs lost items).
-                apply(membership: membership.onConnectionReplaced(peer, now: tick))
-                if membership.isActive(peer) {
-                    apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
-                    apply(gossip: gossip.onPeerConnected(peer, now: tick))
-                }
-            } else {
-                apply(membership: membership.onConnectionEstablished(peer, now: tick))
+            apply(membership: membership.onConnectionEstablished(peer, now: tick))
+            peerReachable(peer)
+        case .reconnected(let peer, let endpoint):
+            // The same link on a new connection (simultaneous dials; treating it as a loss dropped the link from
+            // both active views): say the link's last word again instead of starting over, and let gossip re-send
+            // its subscriptions (what was queued on the dropped connection may be lost; IHAVE repairs lost items).
+            connected[peer] = endpoint
+            streams[peer] = nil  // an inbound stream of the old connection will not continue on this one
+            counters.connectionsReplaced += 1
+            logger.debug("peer reconnected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "endpoint": "\(endpoint)"])
+            if let dialled = membershipDials.first(where: { $0.value == peer })?.key { membershipDials[dialled] = nil }
+            apply(membership: membership.onConnectionReplaced(peer, now: tick))
+            if membership.isActive(peer) {
+                apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
+                apply(gossip: gossip.onPeerConnected(peer, now: tick))
             }
-            for frame in temporaryFrames.removeValue(forKey: peer) ?? [] {
-                transport.send(Frame(channel: PeerChannel.peer.rawValue, payload: frame), to: peer)
-            }
-            for h in peerConnectedHandlers { h(peer) }
+            peerReachable(peer)
         case .disconnected(let peer, _, let reason):
             connected[peer] = nil
             streams[peer] = nil
             logger.debug("peer disconnected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "reason": "\(reason)"])
-            // Both sides dialled at once and the transport kept the other connection: `.connected` for it follows at
-            // once, so this is not a loss of the peer (treating it as one dropped the link from both active views).
-            if reason == .duplicateConnection { replacedConnections.insert(peer); counters.connectionsReplaced += 1; break }
             var r = rng
             apply(membership: membership.onConnectionLost(peer, now: tick, rng: &r))
             apply(gossip: gossip.onPeerDisconnected(peer, now: tick))

@@ -20,6 +20,10 @@ public enum TransportEvent: Sendable, Equatable {
     case streamAborted(peer: NodeID, streamID: UInt32)
     /// An established connection ended.
     case disconnected(peer: NodeID, endpoint: Endpoint, reason: CloseReason)
+    /// The link to `peer` moved to a new connection (from `endpoint`), which replaced the established one: both ends
+    /// dialled at once, or the peer dialled again while its old connection still looked alive. The peer was never
+    /// unreachable, so no `.disconnected` is emitted for the old connection; frames queued on it may be lost.
+    case reconnected(peer: NodeID, endpoint: Endpoint)
     /// A dial ended before a handshake completed (refused, timed out, wrong key...).
     case connectFailed(endpoint: Endpoint, reason: CloseReason)
 }

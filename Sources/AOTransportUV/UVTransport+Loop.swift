@@ -334,6 +334,7 @@ extension UVTransport {
     func onEstablished(_ c: Connection, _ peer: NodeID) {
         c.peer = peer
         loopCounters.handshakesCompleted += 1
+        var replaced = false
         if let otherID = byPeer[peer], let other = connections[otherID] {
             // Keep the connection dialled by the smaller NodeID; if both were dialled by the same side (a peer that
             // reconnected), keep the new one. Both ends compute the same answer.
@@ -345,6 +346,7 @@ extension UVTransport {
                 return
             }
             closeConnection(other, .duplicateConnection, "replaced by a newer connection", flush: false)
+            replaced = true
         }
         byPeer[peer] = c.id
         if c.direction == .outbound, var intent = intents[c.endpoint] {
@@ -355,7 +357,7 @@ extension UVTransport {
         peers[peer] = PeerShared(connectionID: c.id, queuedBytes: 0)
         lock.unlock()
         logger.debug("connected", metadata: ["peer.id": "\(peer)", "endpoint": "\(c.endpoint)"])
-        emit(.connected(peer: peer, endpoint: c.endpoint))
+        emit(replaced ? .reconnected(peer: peer, endpoint: c.endpoint) : .connected(peer: peer, endpoint: c.endpoint))
     }
 
     // MARK: writes
@@ -436,7 +438,8 @@ extension UVTransport {
             if let ps = peers[peer], ps.connectionID == c.id { wake = ps.writableWaiters; peers[peer] = nil }
             lock.unlock()
             for w in wake { w.resume() }
-            emit(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason))
+            // A connection replaced by a newer one to the same peer: the newer one reports `.reconnected`.
+            if reason != .duplicateConnection { emit(.disconnected(peer: peer, endpoint: c.endpoint, reason: reason)) }
         } else if c.peer == nil, c.direction == .outbound {
             emit(.connectFailed(endpoint: c.endpoint, reason: reason))
         }

@@ -259,6 +259,32 @@ import Testing
         await a.shutdown(); await b.shutdown()
     }
 
+    /// A peer that dials again while its connection is up moves the link to the new connection. The dialler decides
+    /// (its handshake completes first), so it hears one `.reconnected` and never `.disconnected`. The other end hears
+    /// `.reconnected` too, or, when the old socket's close reaches it before the new handshake's last message,
+    /// `.disconnected` then `.connected`. Either way frames flow on the new connection.
+    @Test func aRedialReplacesTheConnectionAsOneReconnectedEvent() async throws {
+        let logs = LogCapture()
+        let (a, b, endpoint) = try pair(logs)
+        let la = EventLog(a), lb = EventLog(b)
+        b.connect(to: endpoint, expecting: a.localNodeID, persistent: false)
+        #expect(await la.wait(isConnected(b.localNodeID)))
+        #expect(await lb.wait(isConnected(a.localNodeID)))
+        b.connect(to: endpoint, expecting: a.localNodeID, persistent: false)  // the same side dials again: the new one wins
+        let reconnected: (NodeID) -> ([TransportEvent]) -> Bool = { peer in
+            { $0.contains { if case .reconnected(let p, _) = $0 { p == peer } else { false } } }
+        }
+        let isDisconnect: (TransportEvent) -> Bool = { if case .disconnected = $0 { true } else { false } }
+        let isConnect: (TransportEvent) -> Bool = { if case .connected = $0 { true } else { false } }
+        #expect(await lb.wait(reconnected(a.localNodeID)))
+        #expect(!lb.all.contains(where: isDisconnect) && lb.all.filter(isConnect).count == 1)
+        #expect(await la.wait { reconnected(b.localNodeID)($0) || $0.filter(isConnect).count == 2 })
+        #expect(await eventually { a.connectedPeers == [b.localNodeID] && b.connectedPeers == [a.localNodeID] })
+        b.send(Frame(channel: 1, payload: [7]), to: a.localNodeID)
+        #expect(await la.wait { $0.contains(.frameReceived(peer: b.localNodeID, frame: Frame(channel: 1, payload: [7]))) })
+        await b.shutdown(); await a.shutdown()
+    }
+
     @Test func pingMeasuresRTTAndStreamsCarryLargePayloads() async throws {
         let logs = LogCapture()
         let (a, b, endpoint) = try pair(logs)
