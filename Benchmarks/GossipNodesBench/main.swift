@@ -54,10 +54,6 @@ func nowMicros() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }
 
-func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
-}
-
 func freePort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
@@ -122,7 +118,8 @@ guard FileManager.default.isExecutableFile(atPath: o.aonode) else {
 let root = NSTemporaryDirectory() + "gossip-nodes-\(getpid())"
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 print("gossip-nodes: \(o.nodes) aonode processes on 127.0.0.1, \(o.items) items of \(o.size) bytes of data at \(o.rate)/s, tick \(o.tickMs) ms")
-print("load average before: \(loadAverage()) (shared machine, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print("load average before: \(MachineGauge.loadAverage()) (shared machine, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print(MachineGauge.summary())
 
 // Start the nodes: node 1 first, the others bootstrap through it.
 var nodes: [NodeProc] = []
@@ -247,7 +244,7 @@ while Date() < waitDeadline {
     if n != last { last = n; stableSince = Date() } else if Date().timeIntervalSince(stableSince) > 15 { break }
     try await Task.sleep(for: .milliseconds(500))
 }
-print("load average after publishing: \(loadAverage())")
+print("load average after publishing: \(MachineGauge.loadAverage())")
 
 // Latency and delivery from the traces.
 var index: [MessageID: Int] = [:]

@@ -21,9 +21,6 @@ func option(_ name: String, _ fallback: Int) -> Int {
 }
 func flag(_ name: String) -> Bool { CommandLine.arguments.contains("--\(name)") }
 
-func loadAverage() -> String {
-    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-}
 func fmt(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
 
 final class Counter: @unchecked Sendable {
@@ -49,7 +46,8 @@ struct SchedNodeBench {
             FileHandle.standardError.write(Data("sched-node-bench: build aonode first: swift build -c release --product aonode\n".utf8))
             exit(2)
         }
-        print("sched-node-bench: binary \(binary), load average \(loadAverage()), \(ProcessInfo.processInfo.activeProcessorCount) cpus")
+        print("sched-node-bench: binary \(binary)")
+        print(MachineGauge.summary())
         let cluster = try LocalCluster(binary: binary, count: 3, name: "bench")
         cluster.environment["AONODE_SUBMIT_RATE_LIMIT"] = "off"
         cluster.logLevel = "notice"
@@ -149,11 +147,11 @@ struct SchedNodeBench {
             _ = try await throughput(ps, count: 200)
             let r1 = try await throughput(ps, count: messagesOne)
             print("one process, 3-node group: \(messagesOne) messages from \(clients) clients in \(fmt(r1.seconds)) s = "
-                  + "\(fmt(Double(messagesOne) / r1.seconds, 0)) committed assignments/s (accepted \(r1.accepted), retried \(r1.errors)), load \(loadAverage())")
+                  + "\(fmt(Double(messagesOne) / r1.seconds, 0)) committed assignments/s (accepted \(r1.accepted), retried \(r1.errors)), load \(MachineGauge.loadAverage())")
             let many = try await spawn(processCount)
             let r2 = try await throughput(many, count: messagesMany)
             print("\(processCount) processes, 3-node groups: \(messagesMany) messages from \(clients) clients in \(fmt(r2.seconds)) s = "
-                  + "\(fmt(Double(messagesMany) / r2.seconds, 0)) committed assignments/s (accepted \(r2.accepted), retried \(r2.errors)), load \(loadAverage())")
+                  + "\(fmt(Double(messagesMany) / r2.seconds, 0)) committed assignments/s (accepted \(r2.accepted), retried \(r2.errors)), load \(MachineGauge.loadAverage())")
         }
 
         if !skipFailover {
@@ -214,7 +212,7 @@ struct SchedNodeBench {
             let sorted = times.sorted()
             let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
             print("failover over \(trials) trials (tick 50 ms): median \(fmt(median, 3)) s, max \(fmt(sorted.last!, 3)) s, "
-                  + "min \(fmt(sorted.first!, 3)) s, load \(loadAverage())")
+                  + "min \(fmt(sorted.first!, 3)) s, load \(MachineGauge.loadAverage())")
         }
         await cluster.shutdown()
 

@@ -31,8 +31,7 @@ func runBenchmark(_ args: [String]) {
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     func rate(_ n: Int, _ s: Double) -> String { String(format: "%.0f", Double(n) / s) }
 
-    let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-    print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load) (numbers scale down with load)")
+    print(MachineGauge.summary())
     // Items: ~1 KiB each, 100 owners, tags App-Name (all), Group (1000 groups of ~1000), Type.
     print("generating \(itemCount) signed 1 KiB items (2 threads)...")
     let keys = (0..<100).map { Ed25519PrivateKey(seed: [UInt8](repeating: UInt8($0), count: 31) + [1])! }
