@@ -289,13 +289,18 @@ public actor NodeRuntime {
         for h in peerConnectedHandlers { h(peer) }
     }
 
+    /// A membership dial that reached `peer` is done (before the membership core hears of the connection).
+    private func membershipDialReached(_ peer: NodeID) {
+        if let dialled = membershipDials.first(where: { $0.value == peer })?.key { membershipDials[dialled] = nil }
+    }
+
     func handle(_ event: TransportEvent) {
         switch event {
         case .connected(let peer, let endpoint):
             connected[peer] = endpoint
             counters.connections += 1
             logger.debug("peer connected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "endpoint": "\(endpoint)"])
-            if let dialled = membershipDials.first(where: { $0.value == peer })?.key { membershipDials[dialled] = nil }
+            membershipDialReached(peer)
             if !membershipStarted && configuration.peers.contains(endpoint) {
                 startMembership(contacts: [PeerRecord(node: peer, endpoints: [endpoint.description])])
             }
@@ -309,7 +314,7 @@ public actor NodeRuntime {
             streams[peer] = nil  // an inbound stream of the old connection will not continue on this one
             counters.connectionsReplaced += 1
             logger.debug("peer reconnected", metadata: ["peer": "\(peer.base64URL.prefix(8))", "endpoint": "\(endpoint)"])
-            if let dialled = membershipDials.first(where: { $0.value == peer })?.key { membershipDials[dialled] = nil }
+            membershipDialReached(peer)
             apply(membership: membership.onConnectionReplaced(peer, now: tick))
             if membership.isActive(peer) {
                 apply(gossip: gossip.onPeerDisconnected(peer, now: tick))
