@@ -119,7 +119,7 @@ let root = NSTemporaryDirectory() + "gossip-nodes-\(getpid())"
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 print("gossip-nodes: \(o.nodes) aonode processes on 127.0.0.1, \(o.items) items of \(o.size) bytes of data at \(o.rate)/s, tick \(o.tickMs) ms")
 print("load average before: \(MachineGauge.loadAverage()) (shared machine, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
-print(MachineGauge.summary())
+print(MachineGauge.summary { DispatchTime.now().uptimeNanoseconds })
 
 // Start the nodes: node 1 first, the others bootstrap through it.
 var nodes: [NodeProc] = []

@@ -153,7 +153,7 @@ func run() async throws {
         return status == 200
     }
     progress("process \(pid.base64URL) spawned at \(o.post), evaluated at \(o.read)")
-    print(MachineGauge.summary())
+    print(MachineGauge.summary { DispatchTime.now().uptimeNanoseconds })
     print("process \(pid.base64URL): POST at \(o.post), results read at \(o.read)")
 
     // Throughput.

@@ -47,7 +47,7 @@ struct SchedNodeBench {
             exit(2)
         }
         print("sched-node-bench: binary \(binary)")
-        print(MachineGauge.summary())
+        print(MachineGauge.summary { DispatchTime.now().uptimeNanoseconds })
         let cluster = try LocalCluster(binary: binary, count: 3, name: "bench")
         cluster.environment["AONODE_SUBMIT_RATE_LIMIT"] = "off"
         cluster.logLevel = "notice"

@@ -31,7 +31,7 @@ func runBenchmark(_ args: [String]) {
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     func rate(_ n: Int, _ s: Double) -> String { String(format: "%.0f", Double(n) / s) }
 
-    print(MachineGauge.summary())
+    print(MachineGauge.summary { DispatchTime.now().uptimeNanoseconds })
     // Items: ~1 KiB each, 100 owners, tags App-Name (all), Group (1000 groups of ~1000), Type.
     print("generating \(itemCount) signed 1 KiB items (2 threads)...")
     let keys = (0..<100).map { Ed25519PrivateKey(seed: [UInt8](repeating: UInt8($0), count: 31) + [1])! }
