@@ -86,11 +86,17 @@ let package = Package(
                 swiftSettings: settings),
         .executableTarget(name: "aonode", dependencies: ["AONodeCLI"], swiftSettings: settings),
         // The store's crash-test child and benchmark (scripts/bench/store); built by `swift test` for the crash test.
-        .executableTarget(name: "aonode-store-tool", dependencies: ["AOStore", "AOStoreLMDB", "AOCore"],
+        .executableTarget(name: "aonode-store-tool", dependencies: ["AOStore", "AOStoreLMDB", "AOCore", "AOTestSupport"],
                           swiftSettings: settings),
         .executableTarget(name: "ao-sim", dependencies: ["AOSimulation",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: settings),
+
+        // Shared by tests and benchmarks: the multi-process cluster harness and the machine gauge benchmarks print.
+        .target(name: "AOTestSupport", dependencies: ["AOCore", "AOHTTP", "AONode", "AOScheduling",
+                                                      .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                      .product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: settings),
 
         // MARK: tests (one test target per source target)
         .testTarget(name: "AOCoreTests", dependencies: ["AOCore"], resources: [.copy("Fixtures")], swiftSettings: settings),
@@ -106,16 +112,16 @@ let package = Package(
                                                                   .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/TransportBench", swiftSettings: settings),
         // End-to-end node benchmark (scripts/bench/node): POST at one node, results read at another.
-        .executableTarget(name: "node-bench", dependencies: ["AOCore",
+        .executableTarget(name: "node-bench", dependencies: ["AOCore", "AOTestSupport",
                                                              .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                              .product(name: "NIOCore", package: "swift-nio")],
                           path: "Benchmarks/NodeBench", swiftSettings: settings),
         // Gossip over real nodes (scripts/bench/gossip-nodes): drives N `aonode` child processes over loopback.
-        .executableTarget(name: "gossip-nodes-bench", dependencies: ["AOCore",
+        .executableTarget(name: "gossip-nodes-bench", dependencies: ["AOCore", "AOTestSupport",
                                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                           path: "Benchmarks/GossipNodesBench", swiftSettings: settings),
         // Scheduling benchmark on real nodes (scripts/bench/sched-node): drives three `aonode` child processes.
-        .executableTarget(name: "sched-node-bench", dependencies: ["AONode", "AOCore", "AOScheduling", "AOHTTP",
+        .executableTarget(name: "sched-node-bench", dependencies: ["AOTestSupport", "AONode", "AOCore", "AOScheduling", "AOHTTP",
                                                                    .product(name: "AsyncHTTPClient", package: "async-http-client")],
                           path: "Benchmarks/SchedNodeBench", swiftSettings: settings),
         .testTarget(name: "AOGossipTests", dependencies: ["AOGossip", "AOCore"],
@@ -132,10 +138,11 @@ let package = Package(
                                                         .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: settings),
         .testTarget(name: "AONodeCLITests", dependencies: ["AONodeCLI", "AOCore"], swiftSettings: settings),
-        .testTarget(name: "AONodeTests", dependencies: ["AONode", "AOCore", "AOStore", "AOStoreLMDB", "AOScheduling",
+        .testTarget(name: "AONodeTests", dependencies: ["AOTestSupport", "AONode", "AOCore", "AOStore", "AOStoreLMDB", "AOScheduling",
                                                         "AOGossip", "AOTransport", "AOHTTP", "AOClient",
                                                         .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: settings),
+        .testTarget(name: "AOTestSupportTests", dependencies: ["AOTestSupport"], swiftSettings: settings),
         .testTarget(name: "AOClientTests", dependencies: ["AOClient", "AOCore"], swiftSettings: settings),
     ],
     swiftLanguageModes: languageModes

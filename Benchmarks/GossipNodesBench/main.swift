@@ -11,6 +11,7 @@
 // stores in its POST handler (no trace line): its own copy counts as delivered when the POST answered 2xx, and
 // only the other N-1 nodes enter the latency figures.
 import AOCore
+import AOTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore

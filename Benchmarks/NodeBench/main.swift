@@ -14,6 +14,7 @@
 // Messages are signed before the clock starts (signing is the client's work, not the network's). Progress goes to
 // standard error; the numbers to standard output, line-buffered (so a run cut short by a timeout still shows them).
 import AOCore
+import AOTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore

@@ -6,6 +6,7 @@
 // 3. failover: SIGKILL of the leader -> the first slot committed by the new leader, over N trials, under a light
 //    steady load.
 import AOCore
+import AOTestSupport
 import AONode
 import AOScheduling
 import Foundation

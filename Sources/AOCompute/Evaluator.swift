@@ -1,3 +1,4 @@
+import AOStore
 import Foundation
 
 /// Where the evaluator keeps results and checkpoints. The node binds it to its LMDB `ContentStore`; tests use
@@ -43,12 +44,12 @@ public final class MemoryComputeStore: ComputeStore, @unchecked Sendable {
     }
     public func checkpoint(process: String, atOrBelow slot: Int64) throws(ComputeError) -> (slot: Int64, bytes: [UInt8])? {
         lock.withLock {
-            guard let all = checkpoints[process], let best = all.keys.filter({ $0 <= slot }).max() else { return nil }
+            guard let all = checkpoints[process], let best = all.greatestKey(atOrBelow: slot) else { return nil }
             return (best, all[best]!)
         }
     }
     public func checkpointSlot(process: String, atOrBelow slot: Int64) throws(ComputeError) -> Int64? {
-        lock.withLock { checkpoints[process]?.keys.filter({ $0 <= slot }).max() }
+        lock.withLock { checkpoints[process]?.greatestKey(atOrBelow: slot) }
     }
     public func putCheckpoint(process: String, slot: Int64, _ encoded: [UInt8]) throws(ComputeError) {
         lock.withLock { checkpoints[process, default: [:]][slot] = encoded }

@@ -125,13 +125,13 @@ public final class MemoryContentStore: ContentStore, @unchecked Sendable {
 
     public func latestCheckpoint(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> SlotBlob? {
         try read { s in
-            guard let c = s.checkpoints[process], let best = c.keys.filter({ $0 <= slot }).max() else { return nil }
+            guard let c = s.checkpoints[process], let best = c.greatestKey(atOrBelow: slot) else { return nil }
             return SlotBlob(process: process, slot: best, bytes: c[best]!)
         }
     }
 
     public func latestCheckpointSlot(process: ProcessID, atOrBefore slot: UInt64) throws(StoreError) -> UInt64? {
-        try read { s in s.checkpoints[process]?.keys.filter({ $0 <= slot }).max() }
+        try read { s in s.checkpoints[process]?.greatestKey(atOrBelow: slot) }
     }
 
     public func result(process: ProcessID, slot: UInt64) throws(StoreError) -> [UInt8]? { try read { $0.results[process]?[slot] } }
@@ -172,4 +172,15 @@ package func checkedLimit(_ limit: Int) throws(StoreError) -> Int {
         throw .invalidQuery("limit must be 1...\(StoreLimits.scanPageCountMax), got \(limit)")
     }
     return limit
+}
+
+extension Dictionary where Key: Comparable {
+    /// The greatest key at or below `bound`: what the in-memory doubles answer for "the nearest checkpoint at or
+    /// before a slot" (the LMDB store walks a cursor back instead). One copy for both lookups, full and slot-only,
+    /// so the two cannot disagree.
+    public func greatestKey(atOrBelow bound: Key) -> Key? {
+        var best: Key?
+        for k in keys where k <= bound && (best.map { k > $0 } ?? true) { best = k }
+        return best
+    }
 }

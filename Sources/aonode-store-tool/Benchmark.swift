@@ -1,4 +1,5 @@
 import AOCore
+import AOTestSupport
 import AOStore
 import AOStoreLMDB
 import Dispatch

@@ -1,4 +1,5 @@
 import AOCore
+import AOTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -170,7 +171,7 @@ import Testing
     }
 }
 
-// `ClusterFailure` is LocalCluster.swift's.
+// `ClusterFailure` is AOTestSupport's (LocalCluster.swift).
 
 /// N `aonode run` child processes on loopback with ports chosen up front (a restarted node keeps its addresses,
 /// which the network file lists).

@@ -1,4 +1,5 @@
 import AOCore
+import AOTestSupport
 import AOHTTP
 import AONode
 import AOScheduling

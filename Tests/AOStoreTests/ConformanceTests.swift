@@ -272,3 +272,15 @@ struct ConformanceTests {
         #expect(processLogEntry(ofAssignment: try assignment("2", message: nil)) == nil, "only slot 0 may omit Message")
     }
 }
+
+@Suite struct GreatestKeyTests {
+    /// The in-memory doubles' "nearest checkpoint at or before" for both the full and the slot-only lookup.
+    @Test func theGreatestKeyAtOrBelowABound() {
+        let slots: [UInt64: String] = [3: "a", 10: "b", 11: "c", 40: "d"]
+        #expect(slots.greatestKey(atOrBelow: 2) == nil)
+        #expect(slots.greatestKey(atOrBelow: 3) == 3)
+        #expect(slots.greatestKey(atOrBelow: 39) == 11)
+        #expect(slots.greatestKey(atOrBelow: .max) == 40)
+        #expect([UInt64: String]().greatestKey(atOrBelow: .max) == nil)
+    }
+}

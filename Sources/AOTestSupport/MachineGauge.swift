@@ -1,3 +1,4 @@
+import AOCore
 import Foundation
 
 /// How fast this machine is right now, printed by every benchmark beside its numbers. The machines we measure on are
@@ -10,7 +11,7 @@ public enum MachineGauge {
     }
 
     /// Ed25519 verifies per second on one thread: the unit of work every node does for every message. Takes about
-    /// `count / 20_000` seconds. `nanoseconds` is the caller's monotonic clock (AOCore takes time as an input).
+    /// `count / 20_000` seconds. `nanoseconds` is the caller's monotonic clock.
     public static func ed25519VerifiesPerSecond(count: Int = 4_000, nanoseconds: () -> UInt64) -> Double {
         let key = Ed25519PrivateKey(seed: [UInt8](repeating: 0x5a, count: 32))!
         let message = [UInt8](repeating: 0xa5, count: 48)  // a deep hash's size

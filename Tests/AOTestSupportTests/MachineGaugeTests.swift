@@ -1,4 +1,4 @@
-import AOCore
+import AOTestSupport
 import Dispatch
 import Testing
 

@@ -1,4 +1,3 @@
-// A copy of Tests/AONodeTests/LocalCluster.swift (test targets cannot share sources with executables); keep in step.
 import AOCore
 import AOHTTP
 import AONode
@@ -11,37 +10,38 @@ import NIOCore
 import Glibc
 #endif
 
-struct ClusterFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct ClusterFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// Real `aonode run` child processes on loopback: each with its own data dir, key, ports, and one network file
-/// listing all of them as admitted schedulers. Used by the multi-process scheduling tests.
-final class LocalCluster: @unchecked Sendable {
-    struct Member {
-        let key: Ed25519PrivateKey
-        let nodeID: NodeID
-        let dataDir: String
-        let keyPath: String
-        let peerPort: UInt16
-        let httpPort: UInt16
-        var process: Process?
-        var url: String { "http://127.0.0.1:\(httpPort)" }
+/// listing all of them as admitted schedulers. Used by the multi-process tests (AONodeTests) and the scheduling
+/// benchmark (sched-node-bench): one library both depend on, since a test target cannot share sources with an executable.
+public final class LocalCluster: @unchecked Sendable {
+    public struct Member {
+        public let key: Ed25519PrivateKey
+        public let nodeID: NodeID
+        public let dataDir: String
+        public let keyPath: String
+        public let peerPort: UInt16
+        public let httpPort: UInt16
+        public var process: Process?
+        public var url: String { "http://127.0.0.1:\(httpPort)" }
     }
 
-    let binary: String
-    let root: String
-    let networkPath: String
-    private(set) var members: [Member]
-    let client: HTTPClient
-    let lock = NSLock()
+    public let binary: String
+    public let root: String
+    public let networkPath: String
+    public private(set) var members: [Member]
+    public let client: HTTPClient
+    public let lock = NSLock()
     /// Added to every child's environment (e.g. AONODE_SUBMIT_RATE_LIMIT=off for benchmarks).
-    var environment: [String: String] = [:]
-    var logLevel = "info"
+    public var environment: [String: String] = [:]
+    public var logLevel = "info"
 
     /// The built `aonode`: $AONODE_BINARY, else next to the build products (release first, then debug); nil when absent.
-    static func findBinary(file: String = #filePath) -> String? {
+    public static func findBinary(file: String = #filePath) -> String? {
         if let path = ProcessInfo.processInfo.environment["AONODE_BINARY"], FileManager.default.isExecutableFile(atPath: path) {
             return path
         }
@@ -65,7 +65,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// A TCP port the kernel considers free now (bound to port 0, then closed).
-    static func freePort() throws -> UInt16 {
+    public static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ClusterFailure("socket() failed") }
         defer { close(fd) }
@@ -85,7 +85,7 @@ final class LocalCluster: @unchecked Sendable {
         return UInt16(bigEndian: bound.sin_port)
     }
 
-    init(binary: String, count: Int, name: String) throws {
+    public init(binary: String, count: Int, name: String) throws {
         self.binary = binary
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-\(name)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -117,7 +117,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// Starts member `i` (again, on the same data dir and ports after a kill).
-    func start(_ i: Int) throws {
+    public func start(_ i: Int) throws {
         let m = members[i]
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
@@ -137,13 +137,13 @@ final class LocalCluster: @unchecked Sendable {
         lock.withLock { members[i].process = p }
     }
 
-    func log(_ i: Int) -> String {
+    public func log(_ i: Int) -> String {
         (try? String(contentsOfFile: "\(root)/node\(i)/log.txt", encoding: .utf8)) ?? ""
     }
 
     /// A member that was started and is no longer running (it crashed), with the end of its log: a benchmark
     /// waiting for commits fails with it instead of waiting forever.
-    func crashedMember() -> (index: Int, logTail: String)? {
+    public func crashedMember() -> (index: Int, logTail: String)? {
         for i in members.indices {
             guard let p = lock.withLock({ members[i].process }), !p.isRunning else { continue }
             return (i, log(i).split(separator: "\n").suffix(30).joined(separator: "\n"))
@@ -152,7 +152,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// SIGKILL: no graceful shutdown, the store is left as the last committed write left it.
-    func kill(_ i: Int) {
+    public func kill(_ i: Int) {
         let p = lock.withLock { members[i].process }
         guard let p, p.isRunning else { return }
         Glibc.kill(p.processIdentifier, SIGKILL)
@@ -161,7 +161,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// SIGTERM to every member; one still running 15 s later gets SIGKILL.
-    func stopAll() {
+    public func stopAll() {
         for i in members.indices {
             let p = lock.withLock { members[i].process }
             guard let p, p.isRunning else { continue }
@@ -176,18 +176,18 @@ final class LocalCluster: @unchecked Sendable {
         }
     }
 
-    func shutdown(keepFiles: Bool = false) async {
+    public func shutdown(keepFiles: Bool = false) async {
         // The client first: its idle keep-alive connections would hold up the nodes' graceful HTTP shutdown.
         try? await client.shutdown()
         stopAll()
         if !keepFiles { try? FileManager.default.removeItem(atPath: root) }
     }
 
-    func index(of node: NodeID) -> Int? { members.firstIndex { $0.nodeID == node } }
+    public func index(of node: NodeID) -> Int? { members.firstIndex { $0.nodeID == node } }
 
     // MARK: HTTP
 
-    func request(_ i: Int, _ method: String, _ path: String, body: [UInt8]? = nil, timeout: Int64 = 10) async throws
+    public func request(_ i: Int, _ method: String, _ path: String, body: [UInt8]? = nil, timeout: Int64 = 10) async throws
         -> (status: Int, body: [UInt8]) {
         var request = HTTPClientRequest(url: members[i].url + path)
         request.method = .init(rawValue: method)
@@ -200,18 +200,18 @@ final class LocalCluster: @unchecked Sendable {
         return (Int(response.status.code), Array(buffer.readableBytesView))
     }
 
-    func post(_ i: Int, _ item: DataItem) async throws -> Int {
+    public func post(_ i: Int, _ item: DataItem) async throws -> Int {
         try await request(i, "POST", "/", body: item.serialized()).status
     }
 
-    func json(_ i: Int, _ path: String) async throws -> JSONValue {
+    public func json(_ i: Int, _ path: String) async throws -> JSONValue {
         let r = try await request(i, "GET", path)
         guard r.status == 200 else { throw ClusterFailure("GET \(path) on node \(i): \(r.status) \(String(decoding: r.body, as: UTF8.self))") }
         return try JSONValue.parse(r.body)
     }
 
     /// Waits until `GET /health` answers on member `i`.
-    func waitHealthy(_ i: Int, seconds: Double = 60) async throws {
+    public func waitHealthy(_ i: Int, seconds: Double = 60) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let r = try? await request(i, "GET", "/health", timeout: 2), r.status == 200 { return }
@@ -220,19 +220,21 @@ final class LocalCluster: @unchecked Sendable {
         throw ClusterFailure("node \(i) did not answer /health within \(seconds) s; log:\n\(log(i).suffix(3000))")
     }
 
-    struct GroupView { var leader: NodeID?; var term: UInt64; var lastSlot: UInt64? }
+    public struct GroupView { public var leader: NodeID?; public var term: UInt64; public var lastSlot: UInt64? }
 
-    func group(_ i: Int, _ p: ProcessID) async throws -> GroupView {
+    public func group(_ i: Int, _ p: ProcessID) async throws -> GroupView {
         let j = try await json(i, "/processes/\(p.base64URL)/scheduler")
         let leader = j["leader"]?.stringValue.flatMap(ID32.init(base64URL:)).map(NodeID.init(raw:))
         func int(_ v: JSONValue?) -> UInt64? { if case .integer(let n)? = v { return UInt64(n) }; return nil }
         return GroupView(leader: leader, term: int(j["term"]) ?? 0, lastSlot: int(j["last_slot"]))
     }
 
-    struct LogEntry: Equatable { var slot: UInt64; var assignment: String; var message: String?; var hashChain: String; var signer: String? }
+    public struct LogEntry: Equatable {
+        public var slot: UInt64; public var assignment: String; public var message: String?; public var hashChain: String; public var signer: String?
+    }
 
     /// The whole process log as member `i` serves it (`GET /{process}?from-nonce=...&limit=1000` pages).
-    func processLog(_ i: Int, _ p: ProcessID, after: Int64 = -1) async throws -> [LogEntry] {
+    public func processLog(_ i: Int, _ p: ProcessID, after: Int64 = -1) async throws -> [LogEntry] {
         var out: [LogEntry] = []
         var from: Int64 = after
         while true {
@@ -256,7 +258,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// The first slot at which a log breaks the hash chain or contiguity from 0, or nil when it is whole.
-    static func firstBrokenSlot(_ log: [LogEntry], process: ProcessID) -> UInt64? {
+    public static func firstBrokenSlot(_ log: [LogEntry], process: ProcessID) -> UInt64? {
         var previous: (id: MessageID, chain: ID32)?
         for (i, e) in log.enumerated() {
             guard e.slot == UInt64(i) else { return UInt64(i) }
@@ -270,24 +272,25 @@ final class LocalCluster: @unchecked Sendable {
 }
 
 /// Items a test client signs: a module, a process on it, messages to the process.
-struct ClientItems {
-    let key = Ed25519PrivateKey.generate()
+public struct ClientItems {
+    public let key = Ed25519PrivateKey.generate()
+    public init() {}
 
-    func module() throws -> DataItem {
+    public func module() throws -> DataItem {
         try DataItem.create(signer: key, tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Module"),
                                                 DataItemTag("Module-Format", "wasm32-unknown-emscripten4"),
                                                 DataItemTag("Input-Encoding", "JSON-1"), DataItemTag("Output-Encoding", "JSON-1")],
                             data: Array("(module)".utf8))
     }
 
-    func process(module: MessageID, replicas: Int = 3, nonce: String = UUID().uuidString) throws -> DataItem {
+    public func process(module: MessageID, replicas: Int = 3, nonce: String = UUID().uuidString) throws -> DataItem {
         try DataItem.create(signer: key, tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Process"),
                                                 DataItemTag("Module", module.base64URL),
                                                 DataItemTag("Scheduler-Replicas", String(replicas)),
                                                 DataItemTag("Nonce-Of-Test", nonce)])
     }
 
-    func message(to p: ProcessID, sequence: Int) throws -> DataItem {
+    public func message(to p: ProcessID, sequence: Int) throws -> DataItem {
         try DataItem.create(signer: key, target: p.raw, tags: [DataItemTag("Data-Protocol", "ao"), DataItemTag("Type", "Message"),
                                                              DataItemTag("Action", "Ping"),
                                                              DataItemTag("Sequence", String(sequence)),
