@@ -138,7 +138,7 @@ for i in 0..<o.nodes {
     env["AONODE_DELIVERY_TRACE"] = dir + "/deliveries.txt"
     env["AONODE_SUBMIT_RATE_LIMIT"] = "off"  // one client address sends 1000/s
     p.environment = env
-    FileManager.default.createFile(atPath: dir + "/node.log", contents: nil)
+    _ = FileManager.default.createFile(atPath: dir + "/node.log", contents: nil)
     let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/node.log"))
     p.standardOutput = log; p.standardError = log
     try p.run()

@@ -357,7 +357,7 @@ actor Replication {
         guard !peers.isEmpty else { return false }
         let remaining = deadline - ContinuousClock.now
         let found = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            Task { await self.registerWaiter(id, c, peers: Array(peers), timeout: max(remaining, .milliseconds(100))) }
+            Task { self.registerWaiter(id, c, peers: Array(peers), timeout: max(remaining, .milliseconds(100))) }
         }
         guard found else { return false }
         return await runtime.isKnown(p)

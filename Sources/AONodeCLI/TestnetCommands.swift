@@ -257,7 +257,7 @@ public struct TestnetUp: ParsableCommand {
     }
 
     private func appendLogHeader(_ path: String, _ line: String) {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: path) else { return }
         handle.seekToEndOfFile()
         handle.write(Data((line + "\n").utf8))
