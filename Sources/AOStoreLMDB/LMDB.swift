@@ -147,17 +147,20 @@ struct Transaction {
         return v.buffer
     }
 
-    /// Puts `value` as the last duplicate of `key` (MDB_APPENDDUP: a DUPSORT table whose values only grow).
-    @inline(__always) func appendDuplicate(_ dbi: DBI, _ key: inout MDB_val, _ value: inout MDB_val) throws(LMDBError) {
-        var v = value   // mdb_put may rewrite the value descriptor
-        try lmdbCheck(mdb_put(handle, dbi.raw, &key, &v, UInt32(MDB_APPENDDUP)))
-    }
-
-    @inline(__always) func appendDuplicate(_ dbi: DBI, _ key: [UInt8], _ value: inout MDB_val) throws(LMDBError) {
-        var v = value
-        let rc = key.withUnsafeBytes { (b) -> Int32 in
-            var k = MDB_val(mv_size: b.count, mv_data: UnsafeMutableRawPointer(mutating: b.baseAddress))
-            return mdb_put(handle, dbi.raw, &k, &v, UInt32(MDB_APPENDDUP))
+    /// Appends `values` (8 bytes each, ascending, each greater than every value already under `key`) as the last
+    /// duplicates of `key` in one call: MDB_MULTIPLE (a DUPFIXED table) with MDB_APPENDDUP, which fills duplicate
+    /// pages completely instead of splitting them, and finds the key once for all of them.
+    func appendDuplicates(_ cursor: Cursor, key: ID32, values: UnsafeMutableRawBufferPointer) throws(LMDBError) {
+        let count = values.count / 8
+        precondition(count > 0 && values.count == count * 8, "appendDuplicates takes whole 8-byte values")
+        let rc = try withIDVal(key) { (k: inout MDB_val) -> Int32 in
+            // MDB_MULTIPLE reads an array of two MDB_val: the first element (its size, where the array starts) and the
+            // count; LMDB writes back into the second how many it stored.
+            var data = (MDB_val(mv_size: 8, mv_data: values.baseAddress), MDB_val(mv_size: count, mv_data: nil))
+            let rc = withUnsafeMutablePointer(to: &data) { p in
+                p.withMemoryRebound(to: MDB_val.self, capacity: 2) { mdb_cursor_put(cursor.handle, &k, $0, UInt32(MDB_MULTIPLE | MDB_APPENDDUP)) }
+            }
+            return rc == 0 && data.1.mv_size != count ? MDB_CORRUPTED : rc  // a short count with success: not a state LMDB documents
         }
         try lmdbCheck(rc)
     }

@@ -99,6 +99,43 @@ struct ConformanceTests {
         #expect(throws: StoreError.invalidQuery("")) { try store.transactions(TransactionQuery(tags: [TagFilter("A", [])])) }
     }
 
+    /// Many items sharing index keys, in one batch and across batches: the LMDB store writes a batch's entries for
+    /// a key in one MDB_MULTIPLE put, and a key's duplicates outgrow the leaf they start in (LMDB moves them from a
+    /// sub-page into their own tree at a few hundred). Every query must still list every item once, in ingest order;
+    /// repeats (in the batch and from an earlier one) add no entries.
+    @Test(arguments: StoreFactory.all)
+    func sharedIndexKeysAcrossLargeBatchesListEveryItemOnce(_ factory: StoreFactory) throws {
+        let (store, cleanup) = try factory.make(); defer { cleanup() }
+        let keys = [Fixture.key(1), Fixture.key(2)]
+        let target = Fixture.id32(77)
+        let items = (0..<1500).map { n in
+            Fixture.item(key: keys[n % 2], target: n % 3 == 0 ? target : nil,
+                         tags: [Tag("App", "x"), Tag("N", "\(n)"), Tag("App", "x")], data: "shared \(n)")
+        }
+        try store.put(Array(items[0..<700]))
+        try store.put([items[700]])
+        let receipt = try store.put(Array(items[701..<1500]) + [items[5], items[900]])
+        #expect(receipt.items.suffix(2) == [.alreadyStored(items[5].id), .alreadyStored(items[900].id)])
+        func all(_ query: (QueryCursor?) -> TransactionQuery) throws -> [MessageID] {
+            var seen: [MessageID] = [], after: QueryCursor? = nil
+            repeat {
+                let page = try store.transactions(query(after))
+                seen += page.ids
+                after = page.edges.last?.cursor
+                if !page.hasNextPage { return seen }
+            } while true
+        }
+        #expect(try all { TransactionQuery(tags: [TagFilter("App", ["x"])], first: 100, after: $0, order: .oldestFirst) } == items.map(\.id))
+        for (i, k) in keys.enumerated() {
+            let expected = items.enumerated().filter { $0.offset % 2 == i }.map(\.element.id)
+            #expect(try all { TransactionQuery(owners: [k.address], first: 100, after: $0, order: .oldestFirst) } == expected)
+        }
+        let targeted = items.enumerated().filter { $0.offset % 3 == 0 }.map(\.element.id)
+        #expect(try all { TransactionQuery(recipients: [target], first: 100, after: $0, order: .oldestFirst) } == targeted)
+        #expect(try store.transactions(TransactionQuery(tags: [TagFilter("N", ["1234"])])).ids == [items[1234].id])
+        #expect(try store.statistics().itemCount == 1500)
+    }
+
     @Test(arguments: StoreFactory.all)
     func indexesAnswerLikeABruteForceFilter(_ factory: StoreFactory) throws {
         let (store, cleanup) = try factory.make(); defer { cleanup() }
