@@ -59,12 +59,15 @@ enum BodySegment {
 /// the transaction ends or writes. Close it before the transaction ends.
 struct SegmentReader {
     private let cursor: Cursor
+    private let ownsCursor: Bool
     private var start: UInt64 = 0
     private var count: UInt64 = 0
     private var segment = UnsafeRawBufferPointer(start: nil, count: 0)
 
-    init(_ txn: Transaction, _ body: DBI) throws(LMDBError) { cursor = try txn.cursor(body) }
-    func close() { cursor.close() }
+    init(_ txn: Transaction, _ body: DBI) throws(LMDBError) { cursor = try txn.cursor(body); ownsCursor = true }
+    /// Over a cursor on `body` that someone else closes (a pooled read's); `close()` leaves it open.
+    init(borrowing cursor: Cursor) { self.cursor = cursor; ownsCursor = false }
+    func close() { if ownsCursor { cursor.close() } }
 
     /// The entry (id | raw bytes) of `seq`, or nil when no segment holds it.
     mutating func entry(_ seq: UInt64) throws(LMDBError) -> UnsafeRawBufferPointer? {

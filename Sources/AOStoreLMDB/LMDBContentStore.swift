@@ -85,7 +85,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     /// Shared by every read transaction, exclusive while the map is resized or the environment closes.
     private let mapLock: UnsafeMutablePointer<pthread_rwlock_t>
     private let poolLock = NSLock()
-    private var readPool: [Transaction] = []
+    private var readPool: [PooledRead] = []
     private var closed = false
 
     /// Opens (creating if needed) the store in `directory`. Throws a typed error for a read-only or missing
@@ -155,7 +155,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         pthread_rwlock_wrlock(mapLock)
         if !closed {
             closed = true
-            poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+            poolLock.lock(); for r in readPool { r.abort() }; readPool = []; poolLock.unlock()
             env.close()
             EnvironmentRegistry.release(registryKey)
         }
@@ -414,30 +414,51 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         }
         let newSize = min(size * 2, options.mapBytesMax)
         pthread_rwlock_wrlock(mapLock); defer { pthread_rwlock_unlock(mapLock) }
-        poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+        poolLock.lock(); for r in readPool { r.abort() }; readPool = []; poolLock.unlock()
         do { try env.setMapSize(newSize) } catch { throw Self.mapError(error, "grow map to \(newSize)") }
     }
 
     /// Another process grew the map: adopt its size (mdb_env_set_mapsize(0)) with no transaction active here.
     private func adoptForeignMapSize() throws(StoreError) {
         pthread_rwlock_wrlock(mapLock); defer { pthread_rwlock_unlock(mapLock) }
-        poolLock.lock(); for t in readPool { t.abort() }; readPool = []; poolLock.unlock()
+        poolLock.lock(); for r in readPool { r.abort() }; readPool = []; poolLock.unlock()
         do { try env.setMapSize(0) } catch { throw Self.mapError(error, "adopt map size") }
     }
 
     // MARK: - Reads
 
+    /// A read transaction kept between reads (reset, then renewed), with a cursor on `body` kept with it
+    /// (mdb_cursor_renew): a get by id needs that cursor, and opening one costs a malloc and a free per get.
+    struct PooledRead {
+        let txn: Transaction
+        let body: Cursor
+        /// Closes the cursor, then ends the transaction (read cursors may be closed after their transaction resets).
+        func abort() { body.close(); txn.abort() }
+    }
+
     /// Runs `body` in a short read transaction from the pool. Never waits for the writer.
     func read<R>(_ body: (Transaction) throws(StoreError) -> R) throws(StoreError) -> R {
+        try pooledRead { (r: PooledRead) throws(StoreError) in try body(r.txn) }
+    }
+
+    /// `read`, with the pooled cursor on `body` renewed for this transaction.
+    func pooledRead<R>(_ body: (PooledRead) throws(StoreError) -> R) throws(StoreError) -> R {
         while true {
             pthread_rwlock_rdlock(mapLock)
             if closed { pthread_rwlock_unlock(mapLock); throw .closed("store \(directory) is closed") }
             poolLock.lock()
             let pooled = readPool.popLast()
             poolLock.unlock()
-            var txn: Transaction
-            do {
-                if let pooled { txn = pooled; try txn.renew() } else { txn = try env.beginRead() }
+            var read: PooledRead
+            do throws(LMDBError) {
+                if let pooled {
+                    read = pooled
+                    try read.txn.renew()
+                    try lmdbCheck(mdb_cursor_renew(read.txn.handle, read.body.handle))
+                } else {
+                    let txn = try env.beginRead()
+                    do throws(LMDBError) { read = PooledRead(txn: txn, body: try txn.cursor(sequence)) } catch { txn.abort(); throw error }
+                }
             } catch {
                 if let pooled { pooled.abort() }
                 pthread_rwlock_unlock(mapLock)
@@ -445,21 +466,21 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 throw Self.mapError(error, "begin read")
             }
             defer {
-                txn.reset()
+                read.txn.reset()
                 poolLock.lock()
-                if readPool.count < Self.readPoolCountMax { readPool.append(txn) } else { txn.abort() }
+                if readPool.count < Self.readPoolCountMax { readPool.append(read) } else { read.abort() }
                 poolLock.unlock()
                 pthread_rwlock_unlock(mapLock)
             }
-            return try body(txn)
+            return try body(read)
         }
     }
 
     public func itemBytes(_ id: MessageID) throws(StoreError) -> [UInt8]? {
-        try read { (t: Transaction) throws(StoreError) in
+        try pooledRead { (r: PooledRead) throws(StoreError) in
             try lmdb { () throws(LMDBError) in
-                var segments = try SegmentReader(t, sequence); defer { segments.close() }
-                return try body(t, &segments, id.raw)
+                var segments = SegmentReader(borrowing: r.body)
+                return try body(r.txn, &segments, id.raw)
             }
         }
     }
@@ -484,9 +505,10 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
 
     /// Reads many items in one snapshot (one read transaction): cheaper per item than `itemBytes`.
     public func itemBytes(_ ids: [MessageID]) throws(StoreError) -> [[UInt8]?] {
-        try read { (t: Transaction) throws(StoreError) in
+        try pooledRead { (r: PooledRead) throws(StoreError) in
             try lmdb { () throws(LMDBError) in
-                var segments = try SegmentReader(t, sequence); defer { segments.close() }
+                let t = r.txn
+                var segments = SegmentReader(borrowing: r.body)
                 var out: [[UInt8]?] = []
                 out.reserveCapacity(ids.count)
                 for id in ids { out.append(try body(t, &segments, id.raw)) }
