@@ -167,7 +167,7 @@ for n in nodes {
            let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
            let checks = json["checks"] as? [String: Any], let peers = (checks["peers"] as? String).flatMap(Int.init),
            peers >= peersMin { break }
-        if Date() > readyDeadline { print("FAIL: node \(n.dir) not ready"); try? await client.shutdown(); stopAll(); exit(1) }
+        if Date() > readyDeadline { print("FAIL: node \(n.dir) not ready"); try? await client.shutdown().get(); stopAll(); exit(1) }
         try await Task.sleep(for: .milliseconds(200))
     }
 }
@@ -309,7 +309,7 @@ print(String(format: "transport bytes sent per delivered item byte: %.2f (%d byt
 print("overload signs (sum over nodes): items dropped by a full validation backlog \(backlogDrops), broken IWANT promises \(brokenPromises), transport read pauses \(readPauses)")
 if duplicateLines > 0 { print("note: \(duplicateLines) repeated trace lines (an item stored twice at a node)") }
 
-try? await client.shutdown()
+try? await client.shutdown().get()
 stopAll()
 let ok = delivered + originAcks == pairs
 print(ok ? "delivery: 100% (target met)" : "delivery: below 100% (target missed)")

@@ -160,8 +160,8 @@ enum E2ECLI {
         p.arguments = args
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("aonode-e2e-cli-\(UUID().uuidString)")
         let outFile = base.appendingPathExtension("out"), errFile = base.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outFile); try? FileManager.default.removeItem(at: errFile) }
         p.standardOutput = try FileHandle(forWritingTo: outFile)
         p.standardError = try FileHandle(forWritingTo: errFile)
@@ -198,7 +198,7 @@ enum E2ECLI {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
         p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = h; p.standardError = h
         try p.run()

@@ -259,7 +259,7 @@ final class NodeCluster: @unchecked Sendable {
         if i != 0 { args += ["--peer", "127.0.0.1:\(nodes[0].transportPort)"] }
         p.arguments = args
         let log = n.dataDirectory + "/node.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         p.standardOutput = handle
