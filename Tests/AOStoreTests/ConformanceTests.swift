@@ -136,6 +136,42 @@ struct ConformanceTests {
         #expect(try store.statistics().itemCount == 1500)
     }
 
+    /// A batch large enough that the LMDB store parses it on another thread while it writes (PreparePipeline):
+    /// the outcome must be what one-thread parsing gives. A bad item anywhere fails the batch with the first bad
+    /// item's error and writes nothing; so does a bad key-value write; a good one is stored whole, growing the map
+    /// (the conformance store starts at 1 MiB, so the transaction is retried and reads the parsed items again).
+    @Test(arguments: StoreFactory.all)
+    func aLargeBatchIsAllOrNothingWithTheFirstBadItemsError(_ factory: StoreFactory) throws {
+        let (store, cleanup) = try factory.make(); defer { cleanup() }
+        let good = LargeBatch.items.map { ItemWrite(bytes: $0.serialized(), expectedID: $0.id) }
+        var bad = good
+        let wrongID = Fixture.message(0xEE)
+        bad[9_000] = ItemWrite(bytes: good[9_000].bytes, expectedID: wrongID)
+        bad[12_000] = ItemWrite(bytes: Array(good[12_000].bytes.prefix(40)))
+        do {
+            try store.write(WriteBatch(items: bad))
+            Issue.record("a batch with bad items was written")
+        } catch {
+            #expect(error == StoreError.idMismatch(""), "\(error)")
+            #expect(error.description.contains("\(wrongID)"), "the first bad item's error, got \(error)")
+        }
+        var badValue = WriteBatch(items: good)
+        badValue.keyValues = [.put(namespace: "test", key: [1], value: [UInt8](repeating: 0, count: StoreLimits.keyValueValueBytesMax + 1))]
+        #expect(throws: StoreError.limitExceeded("")) { try store.write(badValue) }
+        #expect(try store.statistics().itemCount == 0)
+        #expect(try store.hasItem(LargeBatch.items[0].id) == false)
+
+        let receipt = try store.write(WriteBatch(items: good))
+        #expect(receipt.items == LargeBatch.items.map { .stored($0.id) })
+        #expect(try store.statistics().itemCount == LargeBatch.items.count)
+        for i in [0, 4_095, 4_096, 9_000, 12_000, LargeBatch.items.count - 1] {
+            #expect(try store.itemBytes(LargeBatch.items[i].id) == good[i].bytes)
+        }
+        let page = try store.transactions(TransactionQuery(tags: [TagFilter("Large", ["yes"])], first: 100, order: .oldestFirst))
+        #expect(page.ids == LargeBatch.items.prefix(100).map(\.id))
+        #expect(try store.write(WriteBatch(items: good)).items == LargeBatch.items.map { .alreadyStored($0.id) })
+    }
+
     @Test(arguments: StoreFactory.all)
     func indexesAnswerLikeABruteForceFilter(_ factory: StoreFactory) throws {
         let (store, cleanup) = try factory.make(); defer { cleanup() }
@@ -319,5 +355,12 @@ struct ConformanceTests {
         #expect(slots.greatestKey(atOrBelow: 39) == 11)
         #expect(slots.greatestKey(atOrBelow: .max) == 40)
         #expect([UInt64: String]().greatestKey(atOrBelow: .max) == nil)
+    }
+}
+
+/// 16,384 small signed items (the size from which the LMDB store pipelines parsing), signed once for all tests.
+enum LargeBatch {
+    static let items: [DataItem] = (0..<16_384).map { n in
+        Fixture.item(key: Fixture.key(UInt8(1 + n % 4)), tags: [Tag("Large", "yes"), Tag("N", "\(n)")], data: "large \(n)")
     }
 }
