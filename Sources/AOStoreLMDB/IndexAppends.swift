@@ -21,7 +21,7 @@ struct IndexAppends {
         let c = try t.cursor(table); defer { c.close() }
         for key in sequences.keys.sorted() {
             var values = sequences[key]!
-            let result = values.withUnsafeMutableBytes { raw in Result { () throws(LMDBError) in try t.appendDuplicates(c, key: key, values: raw) } }
+            let result = values.withUnsafeMutableBytes { raw in Result { () throws(LMDBError) in try c.appendDuplicates(key: key, values: raw) } }
             try result.get()
         }
     }

@@ -147,24 +147,6 @@ struct Transaction {
         return v.buffer
     }
 
-    /// Appends `values` (8 bytes each, ascending, each greater than every value already under `key`) as the last
-    /// duplicates of `key` in one call: MDB_MULTIPLE (a DUPFIXED table) with MDB_APPENDDUP, which fills duplicate
-    /// pages completely instead of splitting them, and finds the key once for all of them.
-    func appendDuplicates(_ cursor: Cursor, key: ID32, values: UnsafeMutableRawBufferPointer) throws(LMDBError) {
-        let count = values.count / 8
-        precondition(count > 0 && values.count == count * 8, "appendDuplicates takes whole 8-byte values")
-        let rc = try withIDVal(key) { (k: inout MDB_val) -> Int32 in
-            // MDB_MULTIPLE reads an array of two MDB_val: the first element (its size, where the array starts) and the
-            // count; LMDB writes back into the second how many it stored.
-            var data = (MDB_val(mv_size: 8, mv_data: values.baseAddress), MDB_val(mv_size: count, mv_data: nil))
-            let rc = withUnsafeMutablePointer(to: &data) { p in
-                p.withMemoryRebound(to: MDB_val.self, capacity: 2) { mdb_cursor_put(cursor.handle, &k, $0, UInt32(MDB_MULTIPLE | MDB_APPENDDUP)) }
-            }
-            return rc == 0 && data.1.mv_size != count ? MDB_CORRUPTED : rc  // a short count with success: not a state LMDB documents
-        }
-        try lmdbCheck(rc)
-    }
-
     /// Puts `value`; with MDB_NOOVERWRITE returns the existing value (and writes nothing) when the key exists.
     @discardableResult
     func put(_ dbi: DBI, _ key: [UInt8], _ value: [UInt8], flags: Int32 = 0) throws(LMDBError) -> UnsafeRawBufferPointer? {
@@ -255,6 +237,24 @@ struct Cursor {
         if rc == MDB_NOTFOUND { return nil }
         try lmdbCheck(rc)
         return (k.buffer, v.buffer)
+    }
+
+    /// Appends `values` (8 bytes each, ascending, each greater than every value already under `key`) as the last
+    /// duplicates of `key` in one call: MDB_MULTIPLE (a DUPFIXED table) with MDB_APPENDDUP, which fills duplicate
+    /// pages completely instead of splitting them, and finds the key once for all of them.
+    func appendDuplicates(key: ID32, values: UnsafeMutableRawBufferPointer) throws(LMDBError) {
+        let count = values.count / 8
+        precondition(count > 0 && values.count == count * 8, "appendDuplicates takes whole 8-byte values")
+        let rc = try withIDVal(key) { (k: inout MDB_val) -> Int32 in
+            // MDB_MULTIPLE reads an array of two MDB_val: the first element (its size, where the array starts) and the
+            // count; LMDB writes back into the second how many it stored.
+            var data = (MDB_val(mv_size: 8, mv_data: values.baseAddress), MDB_val(mv_size: count, mv_data: nil))
+            let rc = withUnsafeMutablePointer(to: &data) { p in
+                p.withMemoryRebound(to: MDB_val.self, capacity: 2) { mdb_cursor_put(handle, &k, $0, UInt32(MDB_MULTIPLE | MDB_APPENDDUP)) }
+            }
+            return rc == 0 && data.1.mv_size != count ? MDB_CORRUPTED : rc  // a short count with success: not a state LMDB documents
+        }
+        try lmdbCheck(rc)
     }
 
     /// Number of duplicates at the current key (DUPSORT).

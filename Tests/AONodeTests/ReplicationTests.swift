@@ -221,32 +221,13 @@ final class NodeCluster: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try KeyFile.ed25519(key).write(path: dir + "/node-key.json")
             let member = Member(key: key, nodeID: NodeID(raw: ID32(bytes: SHA2.sha256(key.publicKey))!), dataDirectory: dir,
-                                transportPort: try Self.freePort(), httpPort: try Self.freePort())
+                                transportPort: try LocalCluster.freePort(), httpPort: try LocalCluster.freePort())
             nodes.append(member)
             schedulers.append(.init(publicKey: Base64URL.encode(key.publicKey), endpoint: "127.0.0.1:\(member.transportPort)",
                                     http: member.url))
         }
         let network = NetworkConfiguration(name: name, blockHeight: 1, schedulers: schedulers)
         try JSONEncoder().encode(network).write(to: URL(fileURLWithPath: networkFile))
-    }
-
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClusterFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let rc = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
-                guard bind(fd, p, length) == 0 else { return -1 }
-                return getsockname(fd, p, &length)
-            }
-        }
-        guard rc == 0 else { throw ClusterFailure("cannot find a free port") }
-        return UInt16(bigEndian: address.sin_port)
     }
 
     func start(_ i: Int) throws {
