@@ -126,6 +126,9 @@ struct Transaction {
     func open(_ name: String, flags: Int32) throws(LMDBError) -> DBI {
         var d: MDB_dbi = 0
         try lmdbCheck(mdb_dbi_open(handle, name, UInt32(flags), &d))
+        // Before any data access, as lmdb.h requires: the default order, compared faster (shim.h).
+        try lmdbCheck(mdb_set_compare(handle, d, aonode_compare_keys))
+        if flags & MDB_DUPSORT != 0 { try lmdbCheck(mdb_set_dupsort(handle, d, aonode_compare_keys)) }
         return DBI(raw: d)
     }
 

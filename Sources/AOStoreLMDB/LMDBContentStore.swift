@@ -375,6 +375,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 return batchIDs[Int(seq - batchFirst)] == id
             }
             guard let entry = try segments.entry(seq) else { throw LMDBError(code: MDB_CORRUPTED) }  // index names a missing body
+            aonode_prefetch(entry.baseAddress, entry.count)   // a get copies the whole entry next (see shim.h)
             return entry.count >= 32 && entry.bigEndian64(at: 0) == id.a && entry.bigEndian64(at: 8) == id.b
                 && entry.bigEndian64(at: 16) == id.c && entry.bigEndian64(at: 24) == id.d
         }

@@ -1,6 +1,7 @@
 import AOCore
 import AOStore
 @testable import AOStoreLMDB
+import CLMDB
 import Foundation
 import Testing
 
@@ -186,6 +187,69 @@ struct LMDBStoreTests {
             out += page.ids
             guard page.hasNextPage, let last = page.edges.last else { return out }
             q.after = last.cursor
+        }
+    }
+
+    /// The store's comparator (shim.h) must give LMDB's own default order, or a store written by one build would be
+    /// misread by another. LMDB itself orders random keys of the lengths the store uses (and the awkward ones around
+    /// them, prefixes included) with its default comparator; walking them back, each pair must compare as LMDB put them,
+    /// and equal keys as equal.
+    @Test func keyComparatorGivesLMDBsDefaultOrder() throws {
+        defer { cleanup() }
+        var env: OpaquePointer?
+        #expect(mdb_env_create(&env) == 0)
+        defer { mdb_env_close(env) }
+        #expect(mdb_env_set_mapsize(env, 64 << 20) == 0)
+        #expect(mdb_env_open(env, dir, 0, 0o600) == 0)
+        var txn: OpaquePointer?
+        #expect(mdb_txn_begin(env, nil, 0, &txn) == 0)
+        defer { mdb_txn_abort(txn) }
+        var dbi: MDB_dbi = 0
+        #expect(mdb_dbi_open(txn, nil, 0, &dbi) == 0)   // the default comparator: no mdb_set_compare
+        var rng = SplitMix64(seed: 42)
+        let lengths = [1, 2, 7, 8, 9, 15, 16, 31, 32, 33, 40, 41]   // LMDB refuses empty keys
+        var keys: [[UInt8]] = []
+        for i in 0..<3000 {
+            // Few byte values, so that keys often share long prefixes and one is often a prefix of another.
+            var k = (0..<lengths[i % lengths.count]).map { _ in UInt8(truncatingIfNeeded: rng.next() % 3) &* 0x7f }
+            if i % 5 == 0, let prior = keys.randomElement(using: &rng) { k = prior + k.prefix(Int(rng.next() % 3)) }
+            keys.append(k)
+        }
+        for k in keys {
+            var key = k, value: [UInt8] = [1]
+            key.withUnsafeMutableBytes { kp in value.withUnsafeMutableBytes { vp in
+                var mk = MDB_val(mv_size: kp.count, mv_data: kp.baseAddress), mv = MDB_val(mv_size: 1, mv_data: vp.baseAddress)
+                #expect(mdb_put(txn, dbi, &mk, &mv, 0) == 0)
+            } }
+        }
+        var cursor: OpaquePointer?
+        #expect(mdb_cursor_open(txn, dbi, &cursor) == 0)
+        defer { mdb_cursor_close(cursor) }
+        var stored: [[UInt8]] = []
+        var k = MDB_val(), v = MDB_val()
+        var rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST)
+        while rc == 0 {
+            stored.append(Array(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)))
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+        }
+        #expect(rc == MDB_NOTFOUND)
+        #expect(stored.count == Set(keys).count)
+        func compare(_ a: [UInt8], _ b: [UInt8]) -> Int32 {
+            var a = a, b = b
+            return a.withUnsafeMutableBytes { ap in b.withUnsafeMutableBytes { bp in
+                var x = MDB_val(mv_size: ap.count, mv_data: ap.baseAddress), y = MDB_val(mv_size: bp.count, mv_data: bp.baseAddress)
+                return aonode_compare_keys(&x, &y)
+            } }
+        }
+        var misordered = 0
+        for i in 1..<stored.count where compare(stored[i - 1], stored[i]) >= 0 || compare(stored[i], stored[i - 1]) <= 0 { misordered += 1 }
+        for i in stride(from: 0, to: stored.count, by: 7) where compare(stored[i], stored[i]) != 0 { misordered += 1 }
+        #expect(misordered == 0)
+        // Far-apart pairs too, not only neighbours: the order is total.
+        for _ in 0..<2000 {
+            let i = Int(rng.next() % UInt64(stored.count)), j = Int(rng.next() % UInt64(stored.count))
+            let c = compare(stored[i], stored[j])
+            #expect(i < j ? c < 0 : i > j ? c > 0 : c == 0)
         }
     }
 
