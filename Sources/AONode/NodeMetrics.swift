@@ -55,8 +55,9 @@ public final class NodeMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = NodeMetrics.processRegistry) {
         self.registry = registry
-        evaluations = registry.makeCounter(name: "aonode_compute_evaluations_total",
-                                           help: "Scheduled messages evaluated (replays included; dry-runs are not).")
+        evaluations = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "aonode", subsystem: "compute", metricName: "evaluations", unitName: "total",
+            helpText: "Scheduled messages evaluated (replays included; dry-runs are not)."))
         evaluationDuration = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(namespace: "aonode", subsystem: "compute", metricName: "evaluation_duration",
                                              unitName: "seconds", helpText: "Wall time of one evaluation."),
@@ -66,7 +67,7 @@ public final class NodeMetrics: Sendable {
     /// Sets the counter `name` (a `_total` name) to `value`, which the caller read from a counter that only grows.
     /// A value below the last one (impossible for one node; a shared registry with two nodes) moves nothing.
     public func publishCounter(_ name: String, _ help: String, _ value: Int) {
-        let counter = registry.makeCounter(name: name, help: help)
+        let counter = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         let delta = published.withLock { last -> Int in
             let before = last[name] ?? 0
             guard value > before else { return 0 }
@@ -78,7 +79,7 @@ public final class NodeMetrics: Sendable {
 
     /// Sets the gauge `name` to `value`.
     public func publishGauge(_ name: String, _ help: String, _ value: Int) {
-        registry.makeGauge(name: name, help: help).set(to: Double(value))
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)).set(to: Double(value))
     }
 
     /// Metrics in a registry of their own (not the process one): for several nodes in one process, each with its
