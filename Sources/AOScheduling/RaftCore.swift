@@ -102,6 +102,11 @@ public struct RaftCore: Sendable {
     var progress: [NodeID: Progress] = [:]
 
     var messages: [RaftMessage] = []
+    /// A proposal or a commit advance wants every follower told; `ready()` sends one append per follower for all
+    /// of them. A busy leader proposes many entries and takes many acknowledgements between two batches: sent
+    /// one by one, each proposal was an append of one entry to every follower (and an acknowledgement from each),
+    /// and each acknowledgement that moved the commit index another round of appends.
+    var broadcastPending = false
     var unstableFrom: LogIndex = 1
     var persistedHardState = HardState()
     var lastSoftState: SoftState
@@ -377,7 +382,7 @@ public struct RaftCore: Sendable {
             } else if index > progress[m.from]!.match {
                 progress[m.from]!.match = index
                 progress[m.from]!.next = max(progress[m.from]!.next, index + 1)
-                if maybeCommit() { bcastAppend() } else if progress[m.from]!.next <= lastIndex { sendAppend(to: m.from) }
+                if maybeCommit() { broadcastPending = true } else if progress[m.from]!.next <= lastIndex { sendAppend(to: m.from) }
                 if leadTransferee == m.from && progress[m.from]!.match == lastIndex { send(m.from, .timeoutNow) }
             }
         case .heartbeatResponse:
@@ -524,7 +529,7 @@ public struct RaftCore: Sendable {
 
     /// Quiesce when there is nothing to say: everything is committed in this term and every member has it all.
     mutating func tryQuiesce() -> Bool {
-        guard role == .leader, !quiesced, leadTransferee == nil, lastTerm == term, commit == lastIndex else { return false }
+        guard role == .leader, !quiesced, !broadcastPending, leadTransferee == nil, lastTerm == term, commit == lastIndex else { return false }
         for m in members where m != id { guard progress[m]?.match == lastIndex else { return false } }
         bcastHeartbeat(quiesce: true)
         quiesced = true
@@ -540,7 +545,7 @@ public struct RaftCore: Sendable {
         if case .configuration = payload { preconditionFailure("use proposeConfiguration") }
         if quiesced { wake() }
         appendLocal(payload)
-        bcastAppend()
+        broadcastPending = true
         return true
     }
 
@@ -577,12 +582,16 @@ public struct RaftCore: Sendable {
     var softState: SoftState { SoftState(role: role, leader: leader, quiesced: quiesced) }
 
     public var hasReady: Bool {
-        !messages.isEmpty || unstableFrom <= lastIndex || applied < commit || hardState != persistedHardState
+        !messages.isEmpty || broadcastPending || unstableFrom <= lastIndex || applied < commit || hardState != persistedHardState
             || softState != lastSoftState
     }
 
     /// The next batch (see `RaftReady` for the contract). Messages are moved out; the rest is released by `advance`.
     public mutating func ready() -> RaftReady {
+        if broadcastPending {
+            broadcastPending = false
+            if role == .leader { bcastAppend() }   // a leader that stepped down since has nothing to send
+        }
         let hs = hardState
         let r = RaftReady(
             hardState: hs != persistedHardState ? hs : nil,
