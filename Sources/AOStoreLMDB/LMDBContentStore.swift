@@ -375,7 +375,9 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 return batchIDs[Int(seq - batchFirst)] == id
             }
             guard let entry = try segments.entry(seq) else { throw LMDBError(code: MDB_CORRUPTED) }  // index names a missing body
-            aonode_prefetch(entry.baseAddress, entry.count)   // a get copies the whole entry next (see shim.h)
+            // A get copies the entry next (shim.h). Only its first pages: past them the hardware prefetcher keeps up
+            // with the copy, and `hasItem` or a duplicate check of a large item reads nothing but the id.
+            aonode_prefetch(entry.baseAddress, min(entry.count, 4096))
             return entry.count >= 32 && entry.bigEndian64(at: 0) == id.a && entry.bigEndian64(at: 8) == id.b
                 && entry.bigEndian64(at: 16) == id.c && entry.bigEndian64(at: 24) == id.d
         }
