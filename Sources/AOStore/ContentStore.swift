@@ -289,19 +289,32 @@ public func processLogEntry(ofAssignment item: DataItem) -> ProcessLogEntry? {
 
 /// Validation both stores run before touching storage: parse, check the claimed id and the batch limits.
 package func validateItems(_ batch: WriteBatch) throws(StoreError) -> [DataItem] {
-    guard batch.items.count <= StoreLimits.batchItemCountMax else {
-        throw .limitExceeded("batch of \(batch.items.count) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
-    }
+    try validateItemCount(batch.items.count)
     var envelopes: [DataItem] = []
     envelopes.reserveCapacity(batch.items.count)
-    for w in batch.items {
-        let env = try parseItem(w.bytes)
-        if let claimed = w.expectedID, claimed != env.id {
-            throw .idMismatch("claimed \(claimed), bytes hash to \(env.id)")
-        }
-        envelopes.append(env)
+    for w in batch.items { envelopes.append(try validatedItem(w)) }
+    try validateKeyValues(batch.keyValues)
+    return envelopes
+}
+
+/// One write's item, parsed, with its claimed id (if any) checked against the id its bytes hash to.
+package func validatedItem(_ w: ItemWrite) throws(StoreError) -> DataItem {
+    let item = try parseItem(w.bytes)
+    if let claimed = w.expectedID, claimed != item.id { throw .idMismatch("claimed \(claimed), bytes hash to \(item.id)") }
+    return item
+}
+
+/// The batch's item count limit (`StoreLimits.batchItemCountMax`).
+package func validateItemCount(_ n: Int) throws(StoreError) {
+    guard n <= StoreLimits.batchItemCountMax else {
+        throw .limitExceeded("batch of \(n) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
     }
-    for kv in batch.keyValues {
+}
+
+/// The key and value limits of a batch's key-value writes; checked after its items, so a batch with a bad item and a
+/// bad key reports the item.
+package func validateKeyValues(_ writes: [KeyValueWrite]) throws(StoreError) {
+    for kv in writes {
         switch kv {
         case .put(let ns, let key, let value):
             _ = try IndexKey.keyValue(namespace: ns, key: key)
@@ -314,5 +327,4 @@ package func validateItems(_ batch: WriteBatch) throws(StoreError) -> [DataItem]
             if let to { _ = try IndexKey.keyValue(namespace: ns, key: to) }
         }
     }
-    return envelopes
 }

@@ -211,9 +211,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     /// the first bad item's error (the transaction is aborted, nothing is written), and the key-value limits are
     /// checked after the items.
     private func pipelinedWrite(_ batch: WriteBatch) throws(StoreError) -> WriteReceipt {
-        guard batch.items.count <= StoreLimits.batchItemCountMax else {
-            throw .limitExceeded("batch of \(batch.items.count) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
-        }
+        try validateItemCount(batch.items.count)
         let pipeline = PreparePipeline(items: batch.items) { LMDBContentStore.prepared($0) }
         defer { pipeline.finish() }
         return try writeTransaction { (t: Transaction) throws(StoreError) -> WriteReceipt in
@@ -237,9 +235,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
     private func prepare(_ batch: WriteBatch) throws(StoreError) -> [PreparedItem] {
         let n = batch.items.count
         guard n >= Self.parallelPrepareItemCountMin, Self.prepareThreads > 1 else { return try validateItems(batch).map(Self.prepared) }
-        guard n <= StoreLimits.batchItemCountMax else {
-            throw .limitExceeded("batch of \(n) items exceeds batchItemCountMax \(StoreLimits.batchItemCountMax)")
-        }
+        try validateItemCount(n)
         let threads = Self.prepareThreads
         let out = UnsafeMutableBufferPointer<Result<PreparedItem, StoreError>?>.allocate(capacity: n)
         out.initialize(repeating: nil)
@@ -253,19 +249,13 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
         var result: [PreparedItem] = []
         result.reserveCapacity(n)
         for r in out { result.append(try r!.get()) }
-        var rest = batch
-        rest.items = []
-        _ = try validateItems(rest)   // the key-value limits, checked after the items as with one thread
+        try validateKeyValues(batch.keyValues)   // after the items, as with one thread
         return result
     }
 
     /// Parses one item of a batch, checks its claimed id, and computes its index keys.
     fileprivate static func prepared(_ w: ItemWrite) -> Result<PreparedItem, StoreError> {
-        Result { () throws(StoreError) -> PreparedItem in
-            let item = try parseItem(w.bytes)
-            if let claimed = w.expectedID, claimed != item.id { throw .idMismatch("claimed \(claimed), bytes hash to \(item.id)") }
-            return Self.prepared(item)
-        }
+        Result { () throws(StoreError) -> PreparedItem in Self.prepared(try validatedItem(w)) }
     }
 
     private static func prepared(_ e: DataItem) -> PreparedItem {
@@ -303,7 +293,7 @@ public final class LMDBContentStore: ContentStore, @unchecked Sendable {
                 bytesTotal += UInt64(raw.count)
                 outcomes.append(.stored(p.id))
             }
-            if validatingKeyValues { var rest = batch; rest.items = []; _ = try validateItems(rest) }
+            if validatingKeyValues { try validateKeyValues(batch.keyValues) }
             try owners.write(t, owner)
             try targets.write(t, target)
             try tags.write(t, tag)
